@@ -1,0 +1,52 @@
+# trialtwin: two commands are all a user needs.
+#   make run   - set up .venv and run the main job on the built-in trial (EVER-132-002)
+#   make test  - set up .venv with the dev tools and run every check: ruff, mypy, import contracts, pytest
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP_RUN  := $(VENV)/.installed-run
+STAMP_DEV  := $(VENV)/.installed-dev
+
+.PHONY: run test lint typecheck contracts pytest bench clean help
+
+help:
+	@echo "make run    set up and run the main job (trialtwin run) on EVER-132-002"
+	@echo "make test   set up and run ruff, mypy, import-linter and pytest"
+	@echo "make bench  run the benchmark scripts (prints figures)"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP_RUN): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $@
+
+$(STAMP_DEV): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@ $(STAMP_RUN)
+
+run: $(STAMP_RUN)
+	$(BIN)/trialtwin run
+
+test: $(STAMP_DEV)
+	$(MAKE) --no-print-directory lint typecheck contracts pytest
+
+lint:
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+typecheck:
+	$(BIN)/mypy
+
+contracts:
+	$(BIN)/lint-imports
+
+pytest:
+	$(BIN)/pytest -q
+
+bench: $(STAMP_DEV)
+	@for f in benchmarks/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

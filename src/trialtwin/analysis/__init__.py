@@ -1,0 +1,1 @@
+"""trialtwin.analysis (see docs/architecture.md for what belongs here)."""

@@ -1,0 +1,1 @@
+"""The ``trialtwin`` command (typer + rich). May import every other layer."""

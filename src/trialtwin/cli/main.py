@@ -1,0 +1,58 @@
+"""Entry point of the ``trialtwin`` command.
+
+Every command group lives in its own module and is registered below. User errors (``TrialtwinError``) are
+turned into one clear message on stderr and exit code 2 here, once, so no command shows a traceback for bad
+input.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from trialtwin.cli import protocol as protocol_cli
+from trialtwin.cli.console import err_console
+from trialtwin.protocol.errors import TrialtwinError
+
+
+class _Group(TyperGroup):
+    """Top-level group: catches user errors from any sub-command."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TrialtwinError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+            raise typer.Exit(code=2) from None
+
+
+app = typer.Typer(
+    cls=_Group,
+    name="trialtwin",
+    help=(
+        "Run a randomized oncology trial end to end: as its digital twin and for real.\n\n"
+        "Start with [bold]trialtwin protocol list[/] and [bold]trialtwin protocol show ever-132-002[/]."
+    ),
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+# ---- command registration (one line per group/command; keep sorted by name) -----------------------------------
+app.add_typer(protocol_cli.app, name="protocol")
+app.command("run")(protocol_cli.run_command)
+app.command("schedule")(protocol_cli.schedule_command)
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""trialtwin.design (see docs/architecture.md for what belongs here)."""

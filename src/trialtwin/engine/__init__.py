@@ -1,0 +1,1 @@
+"""trialtwin.engine (see docs/architecture.md for what belongs here)."""

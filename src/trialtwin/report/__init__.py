@@ -1,0 +1,1 @@
+"""trialtwin.report (see docs/architecture.md for what belongs here)."""

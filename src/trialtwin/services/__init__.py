@@ -1,0 +1,1 @@
+"""trialtwin.services (see docs/architecture.md for what belongs here)."""

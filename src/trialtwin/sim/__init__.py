@@ -1,0 +1,1 @@
+"""trialtwin.sim (see docs/architecture.md for what belongs here)."""

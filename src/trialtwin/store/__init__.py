@@ -1,0 +1,1 @@
+"""trialtwin.store (see docs/architecture.md for what belongs here)."""

@@ -1,0 +1,1 @@
+"""trialtwin.web (see docs/architecture.md for what belongs here)."""
