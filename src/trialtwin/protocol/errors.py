@@ -16,5 +16,10 @@ class ProtocolError(TrialtwinError):
     def __init__(self, source: str, problems: list[tuple[str, str]]) -> None:
         self.source = source
         self.problems = problems
-        lines = [f"{source}: invalid protocol"] + [f"  {path}: {msg}" for path, msg in problems]
-        super().__init__("\n".join(lines))
+        if len(problems) == 1 and not problems[0][0]:
+            text = f"{source}: {problems[0][1]}"
+        else:
+            text = "\n".join(
+                [f"{source}: invalid protocol"] + [f"  {path or '(document)'}: {msg}" for path, msg in problems]
+            )
+        super().__init__(text)

@@ -15,6 +15,7 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from enum import StrEnum
+from itertools import pairwise
 from typing import Annotated, Literal
 
 from pydantic import Field, PositiveFloat, PositiveInt, model_validator
@@ -22,7 +23,6 @@ from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 from trialtwin.protocol.rules import (
     Comparison,
     FactDefinition,
-    FactType,
     Frozen,
     Rule,
     check_comparison,
@@ -86,7 +86,7 @@ class StudyDate(Frozen):
     type: DateType
 
 
-class Status(Frozen):
+class Status(Assumable):
     overall_status: Text  # ClinicalTrials.gov OverallStatus, e.g. ACTIVE_NOT_RECRUITING
     study_type: Literal["INTERVENTIONAL", "OBSERVATIONAL", "EXPANDED_ACCESS"]
     phases: tuple[str, ...]
@@ -276,7 +276,7 @@ class Regimen(Assumable):
         if levels and levels != list(range(0, -len(levels), -1)):
             raise ValueError(f"dose_levels must be numbered 0, -1, -2, ... in order (got {levels})")
         amounts = [self.level_amount(lv.level) for lv in self.dose_levels]
-        if any(b >= a for a, b in zip(amounts, amounts[1:], strict=False)):
+        if any(b >= a for a, b in pairwise(amounts)):
             raise ValueError(f"dose_levels must decrease (got {amounts} {self.dose.unit})")
         if self.dose_levels and abs(amounts[0] - self.dose.amount) > 1e-9:
             raise ValueError(f"dose level 0 ({amounts[0]}) must equal the starting dose ({self.dose.amount})")
@@ -349,14 +349,10 @@ class Eligibility(Frozen):
         out: list[Criterion] = []
         if self.minimum_age is not None:
             rule = Comparison(fact="age", op=">=", value=self.minimum_age.value, unit=FactUnit.YEARS)
-            out.append(
-                Criterion(id="AGE-MIN", kind=CriterionKind.INCLUSION, text=self.minimum_age.text(), rule=rule)
-            )
+            out.append(Criterion(id="AGE-MIN", kind=CriterionKind.INCLUSION, text=self.minimum_age.text(), rule=rule))
         if self.maximum_age is not None:
             rule = Comparison(fact="age", op="<=", value=self.maximum_age.value, unit=FactUnit.YEARS)
-            out.append(
-                Criterion(id="AGE-MAX", kind=CriterionKind.INCLUSION, text=self.maximum_age.text(), rule=rule)
-            )
+            out.append(Criterion(id="AGE-MAX", kind=CriterionKind.INCLUSION, text=self.maximum_age.text(), rule=rule))
         if self.sex != "ALL":
             rule = Comparison(fact="sex", op="==", value=self.sex.lower())
             out.append(Criterion(id="SEX", kind=CriterionKind.INCLUSION, text=f"Sex: {self.sex}", rule=rule))
@@ -661,11 +657,13 @@ class Protocol(Frozen):
             for item in items:
                 if item.assumption:
                     yield f"{label} {getattr(item, 'id', '')}".strip(), item.reason or ""
-        for label, single in (
+        singles: tuple[tuple[str, Assumable | None], ...] = (
+            ("status", self.status),
             ("randomization", self.randomization),
             ("response rules", self.response_rules),
             ("tumour assessment", self.tumour_assessment),
-        ):
+        )
+        for label, single in singles:
             if single is not None and single.assumption:
                 yield label, single.reason or ""
 
@@ -678,7 +676,7 @@ class Protocol(Frozen):
             raise ValueError("\n".join(problems))
         return self
 
-    def _problems(self) -> Iterator[tuple[str, str]]:  # noqa: C901 - a flat list of independent checks
+    def _problems(self) -> Iterator[tuple[str, str]]:
         """``(field path, message)`` for every cross-field inconsistency."""
         arm_ids = [a.id for a in self.arms]
         arm_labels = [a.label for a in self.arms]
@@ -705,16 +703,20 @@ class Protocol(Frozen):
                 if name not in interventions:
                     yield f"arms[{a}].intervention_names", f"unknown intervention {name!r}"
                 elif arm.label not in interventions[name].arm_labels:
-                    yield f"arms[{a}].intervention_names", (
-                        f"intervention {name!r} does not list arm {arm.label!r} in its arm_labels"
+                    yield (
+                        f"arms[{a}].intervention_names",
+                        (f"intervention {name!r} does not list arm {arm.label!r} in its arm_labels"),
                     )
             for reg_id in arm.regimens:
                 if reg_id not in regimens:
                     yield f"arms[{a}].regimens", f"unknown regimen {reg_id!r}"
                 elif regimens[reg_id].intervention not in arm.intervention_names:
-                    yield f"arms[{a}].regimens", (
-                        f"regimen {reg_id!r} gives intervention {regimens[reg_id].intervention!r}, "
-                        "which the arm does not list"
+                    yield (
+                        f"arms[{a}].regimens",
+                        (
+                            f"regimen {reg_id!r} gives intervention {regimens[reg_id].intervention!r}, "
+                            "which the arm does not list"
+                        ),
                     )
             if arm.regimen_choice == "one_of" and len(arm.regimens) < 2:
                 yield f"arms[{a}].regimen_choice", "one_of needs at least two regimens"
@@ -746,13 +748,22 @@ class Protocol(Frozen):
                 problem = check_comparison(comparison, facts)
                 if problem:
                     yield where, problem
-        if self.eligibility.minimum_age is not None or self.eligibility.maximum_age is not None:
-            if "age" not in facts:
-                yield "eligibility.facts", "an age limit is set, so a fact 'age' (number, years) must be declared"
+        has_age_limit = self.eligibility.minimum_age is not None or self.eligibility.maximum_age is not None
+        if has_age_limit and "age" not in facts:
+            yield (
+                "eligibility.facts",
+                "an age limit is set, so a fact 'age' (number, years) must be declared",
+            )
         if self.eligibility.sex != "ALL" and "sex" not in facts:
-            yield "eligibility.facts", "sex is restricted, so a fact 'sex' (enum female/male) must be declared"
+            yield (
+                "eligibility.facts",
+                "sex is restricted, so a fact 'sex' (enum female/male) must be declared",
+            )
         if not self.eligibility.healthy_volunteers and "healthy_volunteer" not in facts:
-            yield "eligibility.facts", "healthy volunteers are excluded, so a boolean fact 'healthy_volunteer' is needed"
+            yield (
+                "eligibility.facts",
+                "healthy volunteers are excluded, so a boolean fact 'healthy_volunteer' is needed",
+            )
 
         factors = {f.id: f for f in self.stratification}
         if self.randomization is not None:
@@ -778,9 +789,12 @@ class Protocol(Frozen):
                 if factor_id not in factors:
                     yield f"{where}.subgroup", f"undeclared stratification factor {factor_id!r}"
                 elif level not in factors[factor_id].level_codes():
-                    yield f"{where}.subgroup.{factor_id}", (
-                        f"stratum level {level!r} is not declared "
-                        f"(levels of {factor_id!r}: {list(factors[factor_id].level_codes())})"
+                    yield (
+                        f"{where}.subgroup.{factor_id}",
+                        (
+                            f"stratum level {level!r} is not declared "
+                            f"(levels of {factor_id!r}: {list(factors[factor_id].level_codes())})"
+                        ),
                     )
 
         if self.countries:

@@ -149,9 +149,7 @@ def check_comparison(comparison: Comparison, facts: dict[str, FactDefinition]) -
         if comparison.op not in ("==", "!=") or not all(isinstance(v, bool) for v in values):
             return f"boolean fact {fact.name!r} is compared with == or != to true/false"
     elif fact.type in (FactType.INTEGER, FactType.NUMBER):
-        if comparison.op == "in" or not all(
-            isinstance(v, int | float) and not isinstance(v, bool) for v in values
-        ):
+        if comparison.op == "in" or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
             return f"numeric fact {fact.name!r} is compared to a number"
         if comparison.unit is None:
             return f"comparison on {fact.name!r} must state its unit ({fact.unit})"
