@@ -10,9 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 import typer
+from rich.markup import escape
 from typer.core import TyperGroup
 
 from trialtwin.cli import protocol as protocol_cli
+from trialtwin.cli import screen as screen_cli
 from trialtwin.cli.console import err_console
 from trialtwin.protocol.errors import TrialtwinError
 
@@ -24,7 +26,7 @@ class _Group(TyperGroup):
         try:
             return super().invoke(ctx)
         except TrialtwinError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None
 
 
@@ -45,6 +47,7 @@ app = typer.Typer(
 app.add_typer(protocol_cli.app, name="protocol")
 app.command("run")(protocol_cli.run_command)
 app.command("schedule")(protocol_cli.schedule_command)
+app.command("screen")(screen_cli.screen_command)
 # ----------------------------------------------------------------------------------------------------------------
 
 
