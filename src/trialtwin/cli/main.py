@@ -14,6 +14,7 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from trialtwin.cli import protocol as protocol_cli
+from trialtwin.cli import recist as recist_cli
 from trialtwin.cli import screen as screen_cli
 from trialtwin.cli.console import err_console
 from trialtwin.protocol.errors import TrialtwinError
@@ -45,6 +46,7 @@ app = typer.Typer(
 
 # ---- command registration (one line per group/command; keep sorted by name) -----------------------------------
 app.add_typer(protocol_cli.app, name="protocol")
+app.command("recist")(recist_cli.recist_command)
 app.command("run")(protocol_cli.run_command)
 app.command("schedule")(protocol_cli.schedule_command)
 app.command("screen")(screen_cli.screen_command)
