@@ -172,11 +172,31 @@ SCHEMAS: dict[str, FrameSchema] = {
             ("subject_id", "date", "assessor"),
         ),
         FrameSchema(
+            "best_response",
+            "RECIST 1.1 best overall response per subject and assessor, decided by the engine on the data at "
+            "cut-off (confirmation rules of the protocol), so analysis never re-implements RECIST.",
+            (
+                SUBJECT,
+                _c("assessor", "str", "Who assessed", values=ASSESSORS),
+                _c("response", "str", "Best overall response", values=("CR", "PR", "SD", "PD", "NE")),
+                _c("response_date", "date", "First date of the CR/PR (or SD) that counts", nullable=True),
+                _c("confirmation_date", "date", "Date of the confirming assessment", nullable=True),
+                _c("progression_date", "date", "Date of the first PD time point", nullable=True),
+                _c("best_pct_change", "float", "Best (lowest) % change of the target sum", nullable=True),
+            ),
+            ("subject_id", "assessor"),
+        ),
+        FrameSchema(
             "disposition",
             "End of treatment and end of study, with reasons.",
             (
                 SUBJECT,
-                _c("event", "str", "Milestone", values=("end_of_treatment", "end_of_study")),
+                _c(
+                    "event",
+                    "str",
+                    "Milestone",
+                    values=("end_of_treatment", "new_anticancer_therapy", "end_of_study"),
+                ),
                 _c("date", "date", "Date of the milestone"),
                 _c("reason", "str", "Reason (progression, adverse_event, withdrawal, death, ...)"),
             ),
