@@ -14,6 +14,7 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from trialtwin.cli import protocol as protocol_cli
+from trialtwin.cli import randomization as randomization_cli
 from trialtwin.cli import recist as recist_cli
 from trialtwin.cli import screen as screen_cli
 from trialtwin.cli.console import err_console
@@ -46,6 +47,7 @@ app = typer.Typer(
 
 # ---- command registration (one line per group/command; keep sorted by name) -----------------------------------
 app.add_typer(protocol_cli.app, name="protocol")
+app.add_typer(randomization_cli.app, name="randomization")
 app.command("recist")(recist_cli.recist_command)
 app.command("run")(protocol_cli.run_command)
 app.command("schedule")(protocol_cli.schedule_command)
