@@ -13,6 +13,7 @@ import typer
 from rich.markup import escape
 from typer.core import TyperGroup
 
+from trialtwin.cli import dose as dose_cli
 from trialtwin.cli import protocol as protocol_cli
 from trialtwin.cli import randomization as randomization_cli
 from trialtwin.cli import recist as recist_cli
@@ -47,6 +48,7 @@ app = typer.Typer(
 )
 
 # ---- command registration (one line per group/command; keep sorted by name) -----------------------------------
+app.command("dose")(dose_cli.dose_command)
 app.add_typer(protocol_cli.app, name="protocol")
 app.add_typer(randomization_cli.app, name="randomization")
 app.command("recist")(recist_cli.recist_command)
