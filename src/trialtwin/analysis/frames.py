@@ -98,7 +98,7 @@ SCHEMAS: dict[str, FrameSchema] = {
                 _c("cycle", "int", "Cycle number (1-based)"),
                 _c("cycle_day", "int", "Day of the cycle"),
                 _c("drug", "str", "Drug name"),
-                _c("action", "str", "Decision", values=("give", "hold", "reduce", "discontinue")),
+                _c("action", "str", "Decision", values=("give", "reduce", "hold", "omit", "discontinue")),
                 _c("dose_level", "int", "Dose level after the decision (0 = starting dose)"),
                 _c("planned_dose", "float", "Dose at the starting level, in the regimen's unit"),
                 _c("dose", "float", "Dose given, in the regimen's unit (0 when held)"),
@@ -157,8 +157,8 @@ SCHEMAS: dict[str, FrameSchema] = {
                 SUBJECT,
                 _c("date", "date", "Scan date"),
                 _c("assessor", "str", "Who assessed", values=ASSESSORS),
-                _c("target", "str", "Target response"),
-                _c("non_target", "str", "Non-target response"),
+                _c("target", "str", "Target response (empty without target lesions)", nullable=True),
+                _c("non_target", "str", "Non-target response (empty without non-target lesions)", nullable=True),
                 _c("new_lesions", "bool", "Unequivocal new lesion"),
                 _c(
                     "overall",
@@ -178,7 +178,7 @@ SCHEMAS: dict[str, FrameSchema] = {
             (
                 SUBJECT,
                 _c("assessor", "str", "Who assessed", values=ASSESSORS),
-                _c("response", "str", "Best overall response", values=("CR", "PR", "SD", "PD", "NE")),
+                _c("response", "str", "Best overall response", values=("CR", "PR", "SD", "NON-CR/NON-PD", "PD", "NE")),
                 _c("response_date", "date", "First date of the CR/PR (or SD) that counts", nullable=True),
                 _c("confirmation_date", "date", "Date of the confirming assessment", nullable=True),
                 _c("progression_date", "date", "Date of the first PD time point", nullable=True),

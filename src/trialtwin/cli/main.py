@@ -18,6 +18,7 @@ from trialtwin.cli import protocol as protocol_cli
 from trialtwin.cli import randomization as randomization_cli
 from trialtwin.cli import recist as recist_cli
 from trialtwin.cli import screen as screen_cli
+from trialtwin.cli import simulate as simulate_cli
 from trialtwin.cli import stats as stats_cli
 from trialtwin.cli.console import err_console
 from trialtwin.protocol.errors import TrialtwinError
@@ -55,6 +56,8 @@ app.command("recist")(recist_cli.recist_command)
 app.command("run")(protocol_cli.run_command)
 app.command("schedule")(protocol_cli.schedule_command)
 app.command("screen")(screen_cli.screen_command)
+app.command("simulate")(simulate_cli.simulate_command)
+app.add_typer(simulate_cli.scenario_app, name="scenario")
 app.add_typer(stats_cli.app, name="stats")
 # ----------------------------------------------------------------------------------------------------------------
 
