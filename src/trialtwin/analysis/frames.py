@@ -203,6 +203,16 @@ SCHEMAS: dict[str, FrameSchema] = {
             ("subject_id", "event"),
         ),
         FrameSchema(
+            "survival_followup",
+            "Survival follow-up contacts after treatment ends (the subject was known to be alive on that date).",
+            (
+                SUBJECT,
+                _c("date", "date", "Contact date"),
+                _c("status", "str", "Vital status at the contact", values=("alive",)),
+            ),
+            ("subject_id", "date"),
+        ),
+        FrameSchema(
             "deaths",
             "Deaths with date and cause.",
             (

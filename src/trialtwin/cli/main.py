@@ -13,10 +13,13 @@ import typer
 from rich.markup import escape
 from typer.core import TyperGroup
 
+from trialtwin.cli import calibrate as calibrate_cli
+from trialtwin.cli import db as db_cli
 from trialtwin.cli import dose as dose_cli
 from trialtwin.cli import protocol as protocol_cli
 from trialtwin.cli import randomization as randomization_cli
 from trialtwin.cli import recist as recist_cli
+from trialtwin.cli import report as report_cli
 from trialtwin.cli import screen as screen_cli
 from trialtwin.cli import simulate as simulate_cli
 from trialtwin.cli import stats as stats_cli
@@ -49,10 +52,15 @@ app = typer.Typer(
 )
 
 # ---- command registration (one line per group/command; keep sorted by name) -----------------------------------
+app.command("analyze")(report_cli.analyze_command)
+app.add_typer(db_cli.audit_app, name="audit")
+app.command("calibrate")(calibrate_cli.calibrate_command)
+app.add_typer(db_cli.db_app, name="db")
 app.command("dose")(dose_cli.dose_command)
 app.add_typer(protocol_cli.app, name="protocol")
 app.add_typer(randomization_cli.app, name="randomization")
 app.command("recist")(recist_cli.recist_command)
+app.command("report")(report_cli.report_command)
 app.command("run")(protocol_cli.run_command)
 app.command("schedule")(protocol_cli.schedule_command)
 app.command("screen")(screen_cli.screen_command)

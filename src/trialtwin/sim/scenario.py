@@ -42,7 +42,10 @@ class Accrual(_Block):
 
     start: dt.date = P(dt.date(2020, 11, 23), "date", "Registry start date (ClinicalTrials.gov NCT04639986)")
     duration_months: PositiveFloat = P(
-        24.0, "months", "Assumption: about 24 months of enrolment (facts file section 9)"
+        20.0,
+        "months",
+        "Assumption: facts file section 9 says about 24 months; 20 months lets all 331 be randomized before the "
+        "232nd PFS event, as the published ITT of 331 at the primary analysis implies",
     )
     activation_months: PositiveFloat = P(
         8.0, "months", "Assumption: sites open uniformly over the first 8 months (typical multinational ramp)"
@@ -244,7 +247,7 @@ class Scenario(_Block):
             "tpc": ArmOutcome(
                 progression_hazards=(0.158, 0.219, 0.454, 0.217, 0.042),
                 progression_cuts=SCAN_CUTS,
-                p_response=0.235,
+                p_response=0.33,
                 post_progression_median=10.4,
             ),
         },

@@ -32,6 +32,7 @@ from trialtwin.sim.scenario import Scenario
 from trialtwin.sim.treatment import simulate_treatment
 
 FOLLOW_UP_YEARS = 6.0
+SURVIVAL_FOLLOWUP_DAYS = 84  # assumption: survival contacts every 12 weeks after end of treatment
 
 
 @dataclass
@@ -261,6 +262,13 @@ def _simulate_subject(
         date=rand_date + dt.timedelta(days=int(eot_day)),
         reason=eot_reason,
     )
+    # Survival follow-up: a contact every 12 weeks after treatment ends, while alive and in the study.
+    contact = eot_day + SURVIVAL_FOLLOWUP_DAYS
+    while contact < min(death_day, withdrawal_day, horizon):
+        rows.add(
+            "survival_followup", subject_id=subject_id, date=rand_date + dt.timedelta(days=int(contact)), status="alive"
+        )
+        contact += SURVIVAL_FOLLOWUP_DAYS
     if death_day <= min(withdrawal_day, horizon):
         death_date = rand_date + dt.timedelta(days=int(death_day))
         progressed = course.progression_month * DAYS_PER_MONTH <= death_day
@@ -391,6 +399,7 @@ _DATE_COLUMNS = {
     "responses": "date",
     "disposition": "date",
     "deaths": "date",
+    "survival_followup": "date",
     "best_response": "response_date",
 }
 

@@ -37,7 +37,7 @@ Every derivation rule, with its source:
   (cause code as a CDISC term, e.g. ``PROGRESSIVE DISEASE``).
 - **Last known alive** (``LSTALVDT``): the death date for a subject who died; else the latest date on or before
   the cut-off among randomization, tumour assessments (responses), doses given, laboratory samples, adverse-event
-  onsets and resolutions, and disposition milestones (ADaM ADSL LSTALVDT convention, as admiral
+  onsets and resolutions, disposition milestones and survival follow-up contacts (ADaM ADSL LSTALVDT convention, as admiral
   ``derive_vars_extreme_event``). It is the OS censoring date (ADTTE).
 """
 
@@ -311,6 +311,7 @@ def _last_alive(
         (adverse, "start_date"),
         (adverse, "end_date"),
         (frame(frames, "disposition"), "date"),
+        (frame(frames, "survival_followup"), "date"),
     ]
     latest = [population.last(f["subject_id"], f[column], on_or_before=limit) for f, column in sources]
     stacked = np.vstack([s.to_numpy(dtype="datetime64[ns]").view(np.int64) for s in [*latest, randdt]])
