@@ -207,6 +207,19 @@ def _published_safety_terms(values: Iterable[PublishedValue]) -> dict[str, str]:
     return found
 
 
+def with_endpoints_from(summary: TrialSummary, other: TrialSummary, endpoints: Iterable[str]) -> TrialSummary:
+    """``summary`` with the estimates of ``endpoints`` taken from ``other`` (e.g. OS read at its own, later cut)."""
+    names = set(endpoints)
+    kept = tuple(e for e in summary.estimates if e.endpoint not in names)
+    taken = tuple(e for e in other.estimates if e.endpoint in names)
+    return TrialSummary(summary.study, summary.treatment, summary.control, kept + taken)
+
+
+def survival_endpoints(protocol: Protocol) -> tuple[str, ...]:
+    """Endpoints whose only event is death (overall survival)."""
+    return tuple(e.id for e in protocol.endpoints if e.type is EndpointType.TIME_TO_EVENT and e.events == ("death",))
+
+
 def compare_with_published(summaries: Iterable[TrialSummary], protocol: Protocol) -> pd.DataFrame:
     """Published value vs the distribution of this estimate over trials (one summary per replicate).
 

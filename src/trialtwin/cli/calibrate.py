@@ -21,7 +21,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from trialtwin.analysis.derive import derive_all
-from trialtwin.analysis.summary import TrialSummary, compare_with_published, summarize_trial
+from trialtwin.analysis.summary import (
+    TrialSummary,
+    compare_with_published,
+    summarize_trial,
+    survival_endpoints,
+    with_endpoints_from,
+)
 from trialtwin.cli.console import console, err_console
 from trialtwin.cli.simulate import load_scenario
 from trialtwin.protocol import load_protocol
@@ -30,10 +36,15 @@ from trialtwin.sim.trial import simulate_trial
 
 
 def summarize_replicate(study: str, scenario_json: str, seed: np.random.SeedSequence) -> TrialSummary:
-    """Simulate, derive and summarise one replicate (top-level so process pools can run it)."""
+    """Simulate, derive and summarise one replicate (top-level so process pools can run it). Overall survival is
+    read at the scenario's OS cut when it has one, as the published OS was."""
     protocol = load_protocol(study)
     record = simulate_trial(protocol, Scenario.model_validate_json(scenario_json), rng=np.random.default_rng(seed))
-    return summarize_trial(derive_all(record.frames, protocol, cutoff=record.cutoff), protocol)
+    summary = summarize_trial(derive_all(record.frames, protocol, cutoff=record.cutoff), protocol)
+    if record.os_frames is not None and record.os_cutoff is not None:
+        at_os = summarize_trial(derive_all(record.os_frames, protocol, cutoff=record.os_cutoff), protocol)
+        summary = with_endpoints_from(summary, at_os, survival_endpoints(protocol))
+    return summary
 
 
 def calibrate_command(

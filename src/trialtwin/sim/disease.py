@@ -133,9 +133,14 @@ def scan(
     *,
     cv: float,
     rng: np.random.Generator,
+    new_lesion_lag: float = 0.0,
 ) -> Assessment:
-    """What one reader measures on a scan at ``month``: targets with reader error, non-targets, new lesions."""
-    factor = course.size_factor(month)
+    """What one reader measures on a scan at ``month``: targets with reader error, non-targets, new lesions.
+
+    ``new_lesion_lag`` (months): this reader sees progression that long late — a new lesion after it appears,
+    regrowth as it was ``new_lesion_lag`` earlier (never before the nadir)."""
+    seen = month if month <= course.nadir_month else max(course.nadir_month, month - new_lesion_lag)
+    factor = course.size_factor(seen)
     targets = []
     for lesion in course.targets:
         true = lesion.diameter_mm * factor
@@ -148,7 +153,6 @@ def scan(
             targets.append(TargetLesion(lesion.id, lesion.organ, False, None, too_small=True))
         else:
             targets.append(TargetLesion(lesion.id, lesion.organ, False, round(measured, 0)))
-    progressed = month >= course.progression_month
     non_targets = tuple(
         NonTargetLesion(
             lesion.id,
@@ -158,5 +162,5 @@ def scan(
         )
         for lesion in course.non_targets
     )
-    new = progressed and course.progression_by_new_lesion
+    new = course.progression_by_new_lesion and month >= course.progression_month + new_lesion_lag
     return Assessment(date=date, target=tuple(targets), non_target=non_targets, new_lesions=new)

@@ -150,6 +150,11 @@ class ArmOutcome(_Block):
     progression_cuts: tuple[PositiveFloat, ...] = P((2.0, 6.0), "months", "Start of each hazard piece after the first")
     p_response: Probability = P(0.25, "probability", "Probability of tumour shrinkage of >= 30 % (calibrated)")
     post_progression_median: PositiveFloat = P(11.0, "months", "Median survival after progression (calibrated to OS)")
+    investigator_late: Probability = P(
+        0.0,
+        "probability",
+        "Share of patients whose investigator sees progression one scan later than BICR (open-label reading)",
+    )
     pre_progression_death_rate: PositiveFloat = P(0.008, "per month", "Assumption: death without progression")
     withdrawal_rate: PositiveFloat = P(0.004, "per month", "Assumption: consent withdrawal / lost to follow-up")
 
@@ -163,6 +168,9 @@ class Tumour(_Block):
     diameter_median_mm: PositiveFloat = P(24.0, "mm", "Assumption: median target lesion longest diameter")
     diameter_gsd: PositiveFloat = P(1.5, "geometric sd", "Assumption")
     measurement_cv: PositiveFloat = P(0.06, "coefficient of variation", "Assumption: radiologist measurement error")
+    investigator_lag_months: PositiveFloat = P(
+        1.4, "months", "Delay of a late investigator read of progression (one 6-week scan)"
+    )
     p_progression_by_new_lesion: Probability = P(
         0.45, "probability", "Assumption: share of progressions seen first as a new lesion"
     )
@@ -226,6 +234,13 @@ class Cut(_Block):
         232, "events", "PFS-BICR events at the primary analysis (derived, facts file 2.2)", gt=0
     )
     date: dt.date | None = P(None, "date", "Cut at this date instead of an event count")
+    os_target_events: int | None = P(
+        156,
+        "deaths",
+        "Deaths at the overall-survival analysis (derived from the OS HR CI width, facts file 2.2); the published OS "
+        "figures come from this later cut",
+        gt=0,
+    )
 
 
 class Scenario(_Block):
@@ -242,19 +257,22 @@ class Scenario(_Block):
                 progression_hazards=(0.077, 0.298, 0.070, 0.093, 0.084),
                 progression_cuts=SCAN_CUTS,
                 p_response=0.31,
-                post_progression_median=13.4,
+                post_progression_median=15.0,
+                investigator_late=0.6,
             ),
             "tpc": ArmOutcome(
                 progression_hazards=(0.158, 0.219, 0.454, 0.217, 0.042),
                 progression_cuts=SCAN_CUTS,
                 p_response=0.33,
                 post_progression_median=10.4,
+                investigator_late=0.12,
             ),
         },
         "-",
         "Per-arm latent disease course, fitted (fixed-point iteration over twin runs with full follow-up) to PFS "
         "medians 4.3/4.2, PFS 6/9/12-month rates (NATMED, MIMSREP), ORR 21 %/15 % (ESMOA23) and OS medians "
-        "21.0/15.3 (NATMED); the early landmarks (3 and 4.6 months) are assumptions chosen to match HR 0.67",
+        "21.0/15.3 (NATMED); the early landmarks (3 and 4.6 months) are assumptions chosen to match HR 0.67; "
+        "investigator_late fitted to PFS by investigator (HR 0.61, 6-month 50 % vs 26 %, ESMOA23)",
     )
     tumour: Tumour = Tumour()
     neutrophils: Neutrophils = Neutrophils()

@@ -47,11 +47,14 @@ class _Rows:
 
 @dataclass(frozen=True, slots=True)
 class TrialRecord:
-    """A simulated trial: analysis frames, the cut-off date and what produced them."""
+    """A simulated trial: analysis frames at the primary cut-off, what produced them, and — when the scenario asks
+    for one — the frames at the later overall-survival cut-off (``os_frames`` / ``os_cutoff``)."""
 
     frames: dict[str, pd.DataFrame]
     cutoff: dt.date
     meta: dict[str, Any]
+    os_frames: dict[str, pd.DataFrame] | None = None
+    os_cutoff: dt.date | None = None
 
 
 def simulate_trial(
@@ -107,18 +110,39 @@ def simulate_trial(
             failed_criteria=";".join(c.id for c in failed),
             reasons=" | ".join(c.reason for c in failed),
         )
-    frames = {name: _frame(name, rows.tables[name]) for name in FRAME_NAMES}
-    cutoff = _cutoff(frames, scenario)
-    frames = cut_by_date(frames, cutoff)
-    frames["best_response"] = _best_responses(frames, scans, cutoff, rules)
+    full = {name: _frame(name, rows.tables[name]) for name in FRAME_NAMES}
+    cutoff = _cutoff(full, scenario)
+    frames = _record_at(full, scans, cutoff, rules)
+    os_cutoff = _death_cutoff(full, scenario.cut.os_target_events)
+    os_frames = _record_at(full, scans, os_cutoff, rules) if os_cutoff is not None else None
     meta = {
         "study": protocol.id,
         "scenario": scenario.id,
         "randomized": randomized,
         "screened": len(frames["screening"]),
         "cutoff": cutoff.isoformat(),
+        "os_cutoff": os_cutoff.isoformat() if os_cutoff is not None else None,
     }
-    return TrialRecord(frames=frames, cutoff=cutoff, meta=meta)
+    return TrialRecord(frames=frames, cutoff=cutoff, meta=meta, os_frames=os_frames, os_cutoff=os_cutoff)
+
+
+def _record_at(
+    full: dict[str, pd.DataFrame], scans: dict[tuple[str, str], RecistRecord], cutoff: dt.date, rules: RecistRules
+) -> dict[str, pd.DataFrame]:
+    """The record as known at ``cutoff``, with the engine's best responses on the scans known then."""
+    frames = cut_by_date(full, cutoff)
+    frames["best_response"] = _best_responses(frames, scans, cutoff, rules)
+    return frames
+
+
+def _death_cutoff(full: dict[str, pd.DataFrame], target: int | None) -> dt.date | None:
+    """Date of the ``target``-th death (the overall-survival analysis), or None when not asked / not reached."""
+    if target is None:
+        return None
+    deaths = full["deaths"]["date"].sort_values()
+    if len(deaths) < target:
+        return None
+    return pd.Timestamp(deaths.iloc[target - 1]).date()
 
 
 def _frame(name: str, rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -166,8 +190,11 @@ def _simulate_subject(
     # ---- scans, two readers, RECIST 1.1 by the engine
     progression: dict[str, dt.date | None] = {}
     records: dict[str, RecistRecord] = {}
+    tumour = scenario.tumour
     for assessor in ("BICR", "investigator"):
-        record = _scans(protocol, course, rand_date, last_contact, scenario.tumour.measurement_cv, rng)
+        late = assessor == "investigator" and bool(rng.random() < scenario.outcomes[arm_id].investigator_late)
+        lag = tumour.investigator_lag_months if late else 0.0
+        record = _scans(protocol, course, rand_date, last_contact, tumour.measurement_cv, rng, lag)
         result = assess_recist(record, rules=rules, check=False)
         pd_date = result.progression_date
         progression[assessor] = pd_date
@@ -346,7 +373,13 @@ def _best_responses(
 
 
 def _scans(
-    protocol: Protocol, course: DiseaseCourse, rand_date: dt.date, last_day: float, cv: float, rng: np.random.Generator
+    protocol: Protocol,
+    course: DiseaseCourse,
+    rand_date: dt.date,
+    last_day: float,
+    cv: float,
+    rng: np.random.Generator,
+    new_lesion_lag: float = 0.0,
 ) -> RecistRecord:
     """Baseline and on-study scans (window jitter) up to the last contact, as one reader measures them."""
     weeks = int(last_day // 7) + 1
@@ -361,7 +394,7 @@ def _scans(
         day = (date - rand_date).days
         if day > last_day or date <= last_date:
             continue
-        assessments.append(scan(course, date, day / DAYS_PER_MONTH, cv=cv, rng=rng))
+        assessments.append(scan(course, date, day / DAYS_PER_MONTH, cv=cv, rng=rng, new_lesion_lag=new_lesion_lag))
         last_date = date
     return RecistRecord(randomized=rand_date, assessments=tuple(assessments))
 

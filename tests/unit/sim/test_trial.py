@@ -86,3 +86,28 @@ def test_neutropenia_is_graded(record: TrialRecord) -> None:
     neut = ae[ae["term"] == "Neutrophil count decreased"]
     assert set(neut["grade"]) <= {1, 2, 3, 4}
     assert (neut["grade"] >= 3).any()
+
+
+def test_overall_survival_is_also_cut_at_its_own_event_count(record: TrialRecord) -> None:
+    """The scenario's OS analysis is the date of the 156th death (derived from the published OS CI)."""
+    assert record.os_frames is not None and record.os_cutoff is not None
+    assert record.os_cutoff > record.cutoff
+    deaths = record.os_frames["deaths"]["date"]
+    assert (deaths <= pd.Timestamp(record.os_cutoff)).sum() >= 156
+    assert (deaths < pd.Timestamp(record.os_cutoff)).sum() < 156
+    assert len(record.os_frames["subjects"]) >= len(record.frames["subjects"])
+
+
+def test_investigator_reads_progression_later_in_the_experimental_arm(record: TrialRecord) -> None:
+    """Open-label reading (scenario investigator_late: SG 0.6, TPC 0.12; fitted to ESMOA23's PFS by investigator):
+    in SG the investigator calls progression after BICR far more often than before it, more so than in TPC."""
+    best = record.frames["best_response"].pivot(index="subject_id", columns="assessor", values="progression_date")
+    arms = record.frames["subjects"].set_index("subject_id")["arm"]
+    both = best.dropna().join(arms)
+    margin = {}
+    for arm, rows in both.groupby("arm"):
+        later = (rows["investigator"] > rows["BICR"]).sum()
+        earlier = (rows["investigator"] < rows["BICR"]).sum()
+        margin[arm] = (later - earlier) / len(rows)
+    assert margin["sg"] > 0.2
+    assert margin["sg"] > margin["tpc"]
