@@ -19,6 +19,7 @@ from trialtwin.cli import protocol as protocol_cli
 from trialtwin.cli import randomization as randomization_cli
 from trialtwin.cli import recist as recist_cli
 from trialtwin.cli import report as report_cli
+from trialtwin.cli import run as run_cli
 from trialtwin.cli import screen as screen_cli
 from trialtwin.cli import simulate as simulate_cli
 from trialtwin.cli import stats as stats_cli
@@ -58,7 +59,7 @@ app.add_typer(protocol_cli.app, name="protocol")
 app.add_typer(randomization_cli.app, name="randomization")
 app.command("recist")(recist_cli.recist_command)
 app.command("report")(report_cli.report_command)
-app.command("run")(protocol_cli.run_command)
+app.command("run")(run_cli.run_command)
 app.command("schedule")(protocol_cli.schedule_command)
 app.command("screen")(screen_cli.screen_command)
 app.command("simulate")(simulate_cli.simulate_command)

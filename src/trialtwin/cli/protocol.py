@@ -1,4 +1,4 @@
-"""``trialtwin protocol …``, ``trialtwin schedule`` and (until the twin exists) ``trialtwin run``."""
+"""``trialtwin protocol …`` and ``trialtwin schedule``."""
 
 from __future__ import annotations
 
@@ -229,29 +229,6 @@ def schedule_command(
     for date, day, label, window in sorted(events, key=lambda e: (e[0], "tumour" in e[2])):
         table.add_row(date.isoformat(), str(day), label, window)
     console.print(table)
-
-
-def run_command(
-    study: Annotated[str, typer.Argument(help="Built-in study id or protocol file.")] = "ever-132-002",
-) -> None:
-    """The main job: simulate the trial with its digital twin, analyse it and write the report.
-
-    The twin and the report are being built (see CHANGELOG); today this prints the protocol summary and the
-    steps the job will run.
-    """
-    p = load_protocol(study)
-    render_protocol(p, brief=True)
-    console.print(
-        Panel(
-            "1. screen virtual patients with the protocol's eligibility rules\n"
-            "2. randomize them (stratified permuted blocks) and dose them cycle by cycle with dose modifications\n"
-            "3. scan them on the assessment calendar and assess RECIST 1.1; cut the data at the target events\n"
-            "4. derive ADSL/ADTTE/ADRS/ADAE, analyse (KM, stratified log-rank and Cox, ORR, safety)\n"
-            "5. write the HTML report with CONSORT, KM plots and the published-vs-simulated table\n\n"
-            "[yellow]Not yet available:[/] steps 1–5 arrive with the twin and report; this run shows the protocol.",
-            title="trialtwin run — what the main job does",
-        )
-    )
 
 
 # ---- rendering -----------------------------------------------------------------------------------------------

@@ -204,7 +204,7 @@ CutoffOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the key results and files as JSON.")]
 
 
-def _run(
+def analyze_record(
     folder: Path, out: Path | None, study: str | None, cutoff: str | None, as_json: bool, *, datasets: bool
 ) -> None:
     if not folder.is_dir():
@@ -271,7 +271,7 @@ def analyze_command(
 
     Example: trialtwin simulate --seed 1 --out out/sim && trialtwin analyze out/sim/rep-0001
     """
-    _run(folder, out, study, cutoff, as_json, datasets=True)
+    analyze_record(folder, out, study, cutoff, as_json, datasets=True)
 
 
 def report_command(
@@ -288,4 +288,4 @@ def report_command(
 
     Example: trialtwin report out/sim/rep-0001 --cutoff 2022-06-30 --out out/report-june
     """
-    _run(folder, out, study, cutoff, as_json, datasets=False)
+    analyze_record(folder, out, study, cutoff, as_json, datasets=False)

@@ -132,9 +132,3 @@ def test_schedule_tpc_without_drug(runner: CliRunner) -> None:
     result = runner.invoke(app, ["schedule", "ever-132-002", "--arm", "tpc", "--start", "2021-03-01"])
     assert result.exit_code == 2
     assert "choose a regimen (eribulin, capecitabine, gemcitabine, vinorelbine)" in result.stderr
-
-
-def test_run_prints_the_protocol_summary(runner: CliRunner) -> None:
-    result = runner.invoke(app, ["run"])
-    assert result.exit_code == 0
-    assert "NCT04639986" in result.stdout and "what the main job does" in result.stdout
