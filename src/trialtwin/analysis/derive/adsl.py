@@ -37,8 +37,8 @@ Every derivation rule, with its source:
   (cause code as a CDISC term, e.g. ``PROGRESSIVE DISEASE``).
 - **Last known alive** (``LSTALVDT``): the death date for a subject who died; else the latest date on or before
   the cut-off among randomization, tumour assessments (responses), doses given, laboratory samples, adverse-event
-  onsets and resolutions, disposition milestones and survival follow-up contacts (ADaM ADSL LSTALVDT convention, as admiral
-  ``derive_vars_extreme_event``). It is the OS censoring date (ADTTE).
+  onsets and resolutions, disposition milestones and survival follow-up contacts (ADaM ADSL LSTALVDT convention,
+  as admiral ``derive_vars_extreme_event``). It is the OS censoring date (ADTTE).
 """
 
 from __future__ import annotations
