@@ -84,6 +84,7 @@ SCHEMAS: dict[str, FrameSchema] = {
                 _c("sex", "str", "Sex", values=("female", "male")),
                 _c("weight_kg", "float", "Baseline weight, kg"),
                 _c("height_cm", "float", "Height, cm"),
+                _c("ecog", "int", "ECOG performance status at baseline (0-2)"),
                 _c("first_dose_date", "date", "First administered dose", nullable=True),
                 _c("last_dose_date", "date", "Last administered dose", nullable=True),
             ),

@@ -183,6 +183,9 @@ def table_baseline(
     put("Age group", "≥ 65 years", count(lambda d: d["AGE"] >= 65))
     put("Sex", "Female", count(lambda d: d["SEX"] == "F"))
     put("Sex", "Male", count(lambda d: d["SEX"] == "M"))
+    if "ECOGBL" in itt.columns:
+        for score in sorted(int(v) for v in itt["ECOGBL"].dropna().unique()):
+            put("ECOG performance status", str(score), count(lambda d, v=score: d["ECOGBL"] == v))
     if "WEIGHTBL" in itt.columns:
         put("Weight (kg)", "Median (min, max)", lambda d: _median_range(d["WEIGHTBL"]))
     for country in sorted(itt["COUNTRY"].dropna().astype(str).unique()):

@@ -35,6 +35,7 @@ class Candidate:
     weight_kg: float
     height_cm: float
     ugt1a1_homozygous: bool
+    ecog: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,4 +129,5 @@ def simulate_candidate(
         weight_kg=round(float(max(35.0, rng.normal(w_mean + sex_shift[0], w_sd))), 1),
         height_cm=round(float(max(135.0, rng.normal(h_mean + sex_shift[1], h_sd))), 1),
         ugt1a1_homozygous=bool(rng.random() < pop.p_ugt1a1_28_homozygous),
+        ecog=int(rng.choice(len(pop.ecog_probs), p=list(pop.ecog_probs.values()))),
     )

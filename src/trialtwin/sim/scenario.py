@@ -87,6 +87,11 @@ class Population(_Block):
     p_prior_cdk46: Probability = P(
         0.50, "probability", "Assumption: about half pre-treated with a CDK4/6 inhibitor (META: lower than TROPiCS-02)"
     )
+    ecog_probs: dict[str, Probability] = P(
+        {"0": 0.45, "1": 0.55},
+        "probability",
+        "Assumption: ECOG 0 vs 1 at baseline (EVER-132-002 value not public; ECOG <= 1 is usual for this setting)",
+    )
     p_ugt1a1_28_homozygous: Probability = P(
         0.03, "probability", "Assumption: UGT1A1*28/*28 about 3 % in East Asian populations"
     )
@@ -285,6 +290,7 @@ class Scenario(_Block):
             "population.prior_lines": self.population.prior_lines,
             "treatment.tpc_split": self.treatment.tpc_split,
             "tumour.n_targets_probs": self.tumour.n_targets_probs,
+            "population.ecog_probs": self.population.ecog_probs,
         }
         for name, probs in checks.items():
             total = sum(probs.values())

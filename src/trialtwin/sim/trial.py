@@ -325,6 +325,7 @@ def _simulate_subject(
         sex=cand.facts["sex"],
         weight_kg=cand.weight_kg,
         height_cm=cand.height_cm,
+        ecog=cand.ecog,
         first_dose_date=min(doses) if doses else None,
         last_dose_date=max(doses) if doses else None,
         **{f"strat_{k}": v for k, v in levels.items()},

@@ -76,6 +76,7 @@ class Record:
             "sex": sex,
             "weight_kg": 58.0,
             "height_cm": 158.0,
+            "ecog": 1,
         }
         if strat_columns:
             row.update({f"strat_{k}": v for k, v in levels.items()})

@@ -23,6 +23,7 @@ def _record() -> dict[str, pd.DataFrame]:
             "sex": ["female"],
             "weight_kg": [58.0],
             "height_cm": [158.0],
+            "ecog": [1],
             "first_dose_date": ["2021-03-01"],
             "last_dose_date": [None],
             "strat_prior_lines": ["2"],

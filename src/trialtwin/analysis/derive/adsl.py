@@ -8,7 +8,7 @@ Every derivation rule, with its source:
   ``USUBJID`` = ``STUDYID-SUBJID`` (SDTM IG §5 DM: unique across the submission); ``SITEID`` = ``site_id``;
   ``COUNTRY`` = the frame's country name (not recoded to ISO 3166).
 - **Demographics.** ``AGE`` (years, at screening), ``AGEU`` = ``YEARS``, ``SEX`` ``F``/``M`` (CDISC CT SEX);
-  ``WEIGHTBL``/``HEIGHTBL`` baseline weight (kg) and height (cm).
+  ``WEIGHTBL``/``HEIGHTBL`` baseline weight (kg) and height (cm); ``ECOGBL`` baseline ECOG performance status.
 - **Planned treatment.** ``ARMCD`` = arm id and ``ARM`` = arm label as randomized; ``TRT01P``/``TRT01PN`` = the
   arm label and its 1-based position in ``protocol.arms``; ``REGIMEN`` = the regimen id given to the subject (the
   chosen one for a physician's-choice arm).
@@ -78,6 +78,7 @@ ADSL_COLUMNS = (
     "SEX",
     "WEIGHTBL",
     "HEIGHTBL",
+    "ECOGBL",
     "ARM",
     "ARMCD",
     "ACTARM",
@@ -158,6 +159,7 @@ def derive_adsl(frames: Mapping[str, pd.DataFrame], protocol: Protocol, *, cutof
         "SEX": subj["sex"].map({"female": "F", "male": "M"}).astype(object),
         "WEIGHTBL": subj["weight_kg"].astype(float),
         "HEIGHTBL": subj["height_cm"].astype(float),
+        "ECOGBL": subj["ecog"].astype(int),
         "ARM": subj["arm"].map(labels).astype(object),
         "ARMCD": subj["arm"].astype(object),
     }
