@@ -105,6 +105,15 @@ def summarize_trial(adam: Mapping[str, pd.DataFrame], protocol: Protocol) -> Tri
         if param.endpoint is None or data.empty:
             continue
         out.extend(_time_to_event(data, param.endpoint, trt, ctl, strata_cols))
+    dor_endpoint = next(
+        (e.id for e in protocol.endpoints if e.type is EndpointType.DURATION and e.assessor == "BICR"), None
+    )
+    dor = adtte[adtte["PARAMCD"] == "DOR"]
+    if dor_endpoint is not None and not dor.empty:
+        km = kaplan_meier(dor["AVAL"].to_numpy(dtype=float), 1 - dor["CNSR"].to_numpy(dtype=int), dor["ARMCD"])
+        for arm in km.labels:
+            med, lo, hi = km.curve(arm).quantile(0.5)
+            out.append(Estimate(dor_endpoint, None, "median", arm, None, med, _f(lo), _f(hi), unit="months"))
     out.extend(_responses(adam["ADRS"], protocol, trt, ctl, strata_cols))
     out.extend(_safety(adam["ADAE"], adsl, protocol, trt, ctl))
     return TrialSummary(protocol.id, trt, ctl, tuple(out))

@@ -175,7 +175,46 @@ def derive_adtte(
     out["AVALD"] = days
     out["AVAL"] = days / DAYS_PER_MONTH
     out["CNSR"] = out["CNSR"].astype(np.int64)
-    return out[[*keys, *ADTTE_COLUMNS]]
+    out = out[[*keys, *ADTTE_COLUMNS]]
+    dor = _duration_of_response(frames, protocol, out)
+    if dor is not None:
+        out = pd.concat([out, dor], ignore_index=True)
+        out = out.sort_values(["USUBJID", "PARAMN"], kind="stable").reset_index(drop=True)
+    return out
+
+
+#: Duration of response: the responders' PFS by BICR restarted at the first documented response.
+DOR = TteParameter("DOR", "Duration of Response by BICR (months)", 4, "pfs", "BICR", None)
+
+
+def _duration_of_response(
+    frames: Mapping[str, pd.DataFrame], protocol: Protocol, adtte: pd.DataFrame
+) -> pd.DataFrame | None:
+    """DOR rows for BICR responders when the protocol has a duration endpoint read by BICR.
+
+    Responders are subjects whose engine-decided best overall response (``best_response`` frame, BICR) is CR or
+    PR; DOR runs from the first documented response (``response_date``) to the PFS-BICR event or censoring date,
+    with the same event and censoring rules as PFS (FDA 2018 guidance: DOR is measured to the PFS event)."""
+    endpoint = next(
+        (e.id for e in protocol.endpoints if e.type is EndpointType.DURATION and e.assessor == "BICR"), None
+    )
+    if endpoint is None:
+        return None
+    best = frame(frames, "best_response")
+    responders = best[(best["assessor"] == "BICR") & best["response"].isin(("CR", "PR"))]
+    start = responders.set_index("subject_id")["response_date"].dropna()
+    pfs = adtte[adtte["PARAMCD"] == "PFS"].copy()
+    pfs = pfs[pfs["SUBJID"].isin(start.index)]
+    if pfs.empty:
+        return None
+    pfs["PARAMCD"] = DOR.paramcd
+    pfs["PARAM"] = DOR.param
+    pfs["PARAMN"] = DOR.paramn
+    pfs["STARTDT"] = pfs["SUBJID"].map(start).astype("datetime64[ns]")
+    days = day_count(pfs["ADT"], pfs["STARTDT"]) + 1.0
+    pfs["AVALD"] = days
+    pfs["AVAL"] = days / DAYS_PER_MONTH
+    return pfs
 
 
 _Result = dict[str, npt.NDArray[Any]]
