@@ -8,8 +8,10 @@ Target: each under 50 µs per call on one core. Prints figures (best of 5 repeat
 from __future__ import annotations
 
 import datetime as dt
+import json
 import timeit
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -30,17 +32,8 @@ from trialtwin.engine.toxicity import grade_lab
 from trialtwin.protocol import load_protocol
 
 RANDOMIZED = dt.date(2021, 3, 1)
-FACTS = {
-    "age": 52, "sex": "female", "healthy_volunteer": False, "hr_positive": True, "her2_negative": True,
-    "metastatic_breast_cancer": True, "prior_chemo_lines_mbc": 3, "prior_taxane": True,
-    "prior_endocrine_therapy": True, "prior_cdk46_inhibitor": True, "tpc_eligible": True,
-    "progression_after_last_therapy": True, "measurable_disease": True, "bone_only_disease": False,
-    "visceral_metastasis": True, "liver_metastases": False, "anc": 3.1, "platelets": 210, "hemoglobin": 11.8,
-    "total_bilirubin": 0.6, "ast": 0.9, "alt": 0.8, "creatinine_clearance": 95, "pregnant": False,
-    "lactating": False, "brain_metastases": False, "active_second_malignancy_3y": False, "active_hbv": False,
-    "active_hcv": False, "serious_infection_antibiotics_7d": False, "confounding_condition": False,
-    "hypersensitivity_to_study_treatment": False,
-}  # fmt: skip
+#: An eligible EVER-132-002 patient: the documented example file of `trialtwin screen`.
+FACTS = json.loads((Path(__file__).parents[1] / "docs" / "examples" / "screening-eligible.json").read_text())
 
 
 def recist_record() -> RecistRecord:
