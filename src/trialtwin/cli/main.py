@@ -14,6 +14,7 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from trialtwin.cli import calibrate as calibrate_cli
+from trialtwin.cli import db as db_cli
 from trialtwin.cli import dose as dose_cli
 from trialtwin.cli import protocol as protocol_cli
 from trialtwin.cli import randomization as randomization_cli
@@ -53,7 +54,9 @@ app = typer.Typer(
 
 # ---- command registration (one line per group/command; keep sorted by name) -----------------------------------
 app.command("analyze")(report_cli.analyze_command)
+app.add_typer(db_cli.audit_app, name="audit")
 app.command("calibrate")(calibrate_cli.calibrate_command)
+app.add_typer(db_cli.db_app, name="db")
 app.command("dose")(dose_cli.dose_command)
 app.add_typer(protocol_cli.app, name="protocol")
 app.add_typer(randomization_cli.app, name="randomization")

@@ -1,1 +1,35 @@
-"""trialtwin.store (see docs/architecture.md for what belongs here)."""
+"""The service's database: tables, the audit chain, the randomization ledger, migrations.
+
+May import only ``trialtwin.protocol`` and ``trialtwin.engine`` (DESIGN.md layer table).
+See docs/service/store-and-audit.md.
+"""
+
+from trialtwin.store.audit import (
+    AuditRecorder,
+    ChainReport,
+    Checkpoint,
+    create_checkpoint,
+    load_checkpoint,
+    load_signer,
+    save_checkpoint,
+    verify_chain,
+)
+from trialtwin.store.db import DEFAULT_URL, Database, open_database
+from trialtwin.store.errors import AuditKeyError, RecordNotFound, StoreError
+
+__all__ = [
+    "DEFAULT_URL",
+    "AuditKeyError",
+    "AuditRecorder",
+    "ChainReport",
+    "Checkpoint",
+    "Database",
+    "RecordNotFound",
+    "StoreError",
+    "create_checkpoint",
+    "load_checkpoint",
+    "load_signer",
+    "open_database",
+    "save_checkpoint",
+    "verify_chain",
+]

@@ -1,0 +1,206 @@
+"""Concurrent randomization (trial-system-requirements E3, E4, E6, G1): many clients at once, on SQLite and
+PostgreSQL. After the race: no subject randomized twice, no slot given twice, ledger sequence 1..N without
+gaps, each stratum's slots a prefix 1..k, every allocation with its audit entry, the chain verifies, and
+what the clients were told equals what the database holds.
+
+Counts are parameters: ``TRIALTWIN_RACE_CLIENTS`` (default 8) × ``TRIALTWIN_RACE_PER_CLIENT`` (default 50).
+benchmarks/service.py runs 32 × 500 and prints the figures.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing
+import os
+import threading
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from _trial import Trial, facts_for
+from sqlalchemy import func, select
+
+from trialtwin.services import (
+    AlreadyRandomized,
+    RandomizationResult,
+    UnitOfWork,
+    enter_eligibility_in,
+    randomize,
+    record_consent_in,
+    register_screening,
+    register_screening_in,
+)
+from trialtwin.services.randomize import randomize_in
+from trialtwin.store import Database
+from trialtwin.store.audit import verify_chain
+from trialtwin.store.ledger import ledger
+from trialtwin.store.tables import AuditLog, RandomizationStateRow, Subject
+
+CLIENTS = int(os.environ.get("TRIALTWIN_RACE_CLIENTS", "8"))
+PER_CLIENT = int(os.environ.get("TRIALTWIN_RACE_PER_CLIENT", "50"))
+SITES = tuple(f"CN-{i:03d}" for i in range(1, 11))
+MAX_BLOCK = 4
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def trial(request: pytest.FixtureRequest) -> Trial:
+    fixture = "sqlite_trial" if request.param == "sqlite" else "pg_trial"
+    return request.getfixturevalue(fixture)  # type: ignore[no-any-return]
+
+
+def prepare(trial: Trial, n: int, *, chunk: int = 100) -> list[str]:
+    """``n`` consented, eligible subjects over 10 sites and 8 strata (setup, a few transactions)."""
+    ids: list[str] = []
+    while len(ids) < n:
+        with UnitOfWork(trial.db, actor=trial.investigator, clock=trial.clock) as uow:
+            for _ in range(min(chunk, n - len(ids))):
+                k = len(ids)
+                sid = register_screening_in(uow, trial.study, SITES[k % len(SITES)]).screening_id
+                record_consent_in(uow, trial.study, sid, dt.date(2025, 3, 1), form_version="v1")
+                enter_eligibility_in(uow, trial.study, sid, facts_for((k * 7 + k // 8) % 8))
+                ids.append(sid)
+    return ids
+
+
+def run_clients(work: list[list[str]], call: Callable[[str], Any]) -> tuple[list[Any], list[BaseException]]:
+    """One thread per list of work, all released together; returns the results and the errors."""
+    barrier = threading.Barrier(len(work))
+    results: list[Any] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def client(items: list[str]) -> None:
+        barrier.wait()
+        for item in items:
+            try:
+                out = call(item)
+            except BaseException as exc:
+                with lock:
+                    errors.append(exc)
+            else:
+                with lock:
+                    results.append(out)
+
+    threads = [threading.Thread(target=client, args=(items,)) for items in work]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results, errors
+
+
+def check_ledger(trial: Trial, acks: list[RandomizationResult], n: int) -> None:
+    """E3/E4/E6 invariants on the database after a race, and the clients' acknowledgements against it."""
+    with trial.db.read_session() as session:
+        entries = ledger(session, trial.study)
+        assert [e.sequence for e in entries] == list(range(1, n + 1)), "ledger sequence has gaps or repeats"
+        assert len({e.subject_id for e in entries}) == n, "a subject was randomized twice"
+        slots: dict[str, list[int]] = defaultdict(list)
+        arms: dict[str, Counter[str]] = defaultdict(Counter)
+        for e in entries:
+            slots[e.stratum].append(e.stratum_sequence)
+            arms[e.stratum][e.arm] += 1
+        for stratum, used in slots.items():
+            assert sorted(used) == list(range(1, len(used) + 1)), f"stratum {stratum}: slots are not a prefix"
+            assert abs(arms[stratum]["sg"] - arms[stratum]["tpc"]) <= MAX_BLOCK // 2
+        audited = Counter(
+            session.execute(
+                select(AuditLog.record_id).where(
+                    AuditLog.table_name == "randomization_ledger", AuditLog.action == "create"
+                )
+            ).scalars()
+        )
+        assert audited == Counter(str(e.id) for e in entries), "an allocation lacks its (single) audit entry"
+        state = session.get(RandomizationStateRow, trial.study)
+        assert state is not None and state.allocated == n
+        state_updates = session.execute(
+            select(func.count()).where(AuditLog.table_name == "randomization_state", AuditLog.action == "update")
+        ).scalar_one()
+        assert state_updates == n
+        numbers = {row[0]: row[1] for row in session.execute(select(Subject.screening_id, Subject.subject_number))}
+        by_sequence = {e.sequence: e for e in entries}
+        for ack in acks:
+            entry = by_sequence[ack.sequence]
+            assert (entry.arm, entry.stratum, entry.stratum_sequence) == (ack.arm, ack.stratum, ack.stratum_sequence)
+            assert numbers[ack.screening_id] == ack.subject_number
+        report = verify_chain(session)
+        assert report.ok, report.problems
+
+
+def test_concurrent_clients_never_double_book_or_skip_slots(trial: Trial) -> None:
+    """G1/E3/E4/E6: CLIENTS threads × PER_CLIENT randomizations at once → 0 duplicates, 0 gaps, every
+    allocation audited once, the chain verifies, every acknowledgement matches the ledger."""
+    n = CLIENTS * PER_CLIENT
+    ids = prepare(trial, n)
+    work = [ids[c::CLIENTS] for c in range(CLIENTS)]
+    acks, errors = run_clients(
+        work, lambda sid: randomize(trial.db, trial.study, sid, actor=trial.investigator, clock=trial.clock)
+    )
+    assert errors == []
+    assert len(acks) == n
+    check_ledger(trial, acks, n)
+
+
+def test_the_same_subject_sent_by_many_clients_is_randomized_once(trial: Trial) -> None:
+    """E3/G2: 8 clients randomize the same subject at the same moment: one allocation, 7 clear refusals."""
+    sid = trial.screen("CN-001", facts_for(2))
+    acks, errors = run_clients(
+        [[sid]] * 8, lambda s: randomize(trial.db, trial.study, s, actor=trial.investigator, clock=trial.clock)
+    )
+    assert len(acks) == 1
+    assert len(errors) == 7 and all(isinstance(e, AlreadyRandomized) for e in errors)
+    check_ledger(trial, acks, 1)
+
+
+def test_concurrent_registration_numbers_each_site_without_gaps(trial: Trial) -> None:
+    """Screening ids stay unique and contiguous per site when 8 clients register at 2 sites at once."""
+    sites = [["CN-001", "CN-002"] * 5 for _ in range(8)]
+    acks, errors = run_clients(
+        sites, lambda site: register_screening(trial.db, trial.study, site, actor=trial.investigator, clock=trial.clock)
+    )
+    assert errors == []
+    for site in ("CN-001", "CN-002"):
+        numbers = sorted(a.screening_id for a in acks if a.site == site)
+        assert numbers == [f"{site}-S{i:03d}" for i in range(1, 41)]
+
+
+def _randomize_in_process(url: str, study: str, actor: int, ids: list[str], start: Any) -> None:
+    db = Database(url, pool_size=1)
+    start.wait()
+    try:
+        with UnitOfWork(db, actor=actor, clock=lambda: dt.datetime.now(dt.UTC)) as uow:
+            del uow  # warm the connection (and the protocol cache) before racing
+        for sid in ids:
+            with UnitOfWork(db, actor=actor, clock=lambda: dt.datetime.now(dt.UTC)) as uow:
+                randomize_in(uow, study, sid)
+    finally:
+        db.dispose()
+
+
+@pytest.fixture
+def fork() -> multiprocessing.context.BaseContext:
+    return multiprocessing.get_context("fork")
+
+
+def test_processes_with_their_own_connections_never_double_book(
+    trial: Trial, fork: multiprocessing.context.BaseContext
+) -> None:
+    """E3 across processes: 4 processes, each with its own engine (no shared in-process lock), randomize at
+    once; SQLite's BEGIN IMMEDIATE / PostgreSQL's row lock keep the ledger gap-free."""
+    n_proc, per = 4, 10
+    ids = prepare(trial, n_proc * per)
+    url = trial.db.url.render_as_string(hide_password=False)
+    trial.db.dispose()
+    start = fork.Event()
+    procs = [
+        fork.Process(target=_randomize_in_process, args=(url, trial.study, trial.investigator, ids[p::n_proc], start))  # type: ignore[attr-defined]
+        for p in range(n_proc)
+    ]
+    for p in procs:
+        p.start()
+    start.set()
+    for p in procs:
+        p.join(timeout=120)
+    assert [p.exitcode for p in procs] == [0] * n_proc
+    check_ledger(trial, [], n_proc * per)
