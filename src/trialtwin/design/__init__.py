@@ -1,5 +1,9 @@
-"""trialtwin.design (see docs/architecture.md for what belongs here)."""
+"""trialtwin.design: group-sequential designs, sample size and the batched operating-characteristics engine.
 
+See docs/design/group-sequential.md and docs/design/batched-engine.md.
+"""
+
+from trialtwin.design.batch import BatchDesign, BatchResult, simulate_batch
 from trialtwin.design.boundaries import (
     OBRIEN_FLEMING,
     POCOCK,
@@ -36,6 +40,8 @@ from trialtwin.design.spending import (
 __all__ = [
     "OBRIEN_FLEMING",
     "POCOCK",
+    "BatchDesign",
+    "BatchResult",
     "CrossingProbabilities",
     "DesignInputError",
     "GroupSequentialDesign",
@@ -58,6 +64,7 @@ __all__ = [
     "information_fractions_from_events",
     "parse_spending",
     "schoenfeld_events",
+    "simulate_batch",
     "subjects_for_events",
     "wang_tsiatis_constant",
 ]
