@@ -15,6 +15,7 @@ from typer.core import TyperGroup
 
 from trialtwin.cli import calibrate as calibrate_cli
 from trialtwin.cli import db as db_cli
+from trialtwin.cli import design as design_cli
 from trialtwin.cli import dose as dose_cli
 from trialtwin.cli import protocol as protocol_cli
 from trialtwin.cli import randomization as randomization_cli
@@ -57,6 +58,7 @@ app.command("analyze")(report_cli.analyze_command)
 app.add_typer(db_cli.audit_app, name="audit")
 app.command("calibrate")(calibrate_cli.calibrate_command)
 app.add_typer(db_cli.db_app, name="db")
+app.command("design")(design_cli.design_command)
 app.command("dose")(dose_cli.dose_command)
 app.add_typer(protocol_cli.app, name="protocol")
 app.add_typer(randomization_cli.app, name="randomization")
