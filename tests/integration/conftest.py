@@ -11,20 +11,16 @@ from __future__ import annotations
 
 import os
 import secrets
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _trial import Trial, TrialIds, build_trial, copy_sqlite, trial_on
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
 from trialtwin.store import Database
 from trialtwin.store.migrations import upgrade
-
-sys.path.insert(0, str(Path(__file__).parent))  # the helper modules _trial and _service_cases
-
-from _trial import Trial, TrialIds, build_trial, copy_sqlite, trial_on
 
 PG_ADMIN_URL = os.environ.get("TRIALTWIN_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 

@@ -4,8 +4,7 @@ A :class:`Record` holds a few subjects of EVER-132-002; every date is given as a
 randomization (day 0 = randomization date), so a test reads like its rule: ``rec.scan("S1", 42, "SD")``.
 ``frames()`` returns the record through ``validate_frames``, as the derivations expect.
 
-Loaded by the test modules with :func:`load` (pytest runs with ``--import-mode=importlib``, so the test folder is
-not on ``sys.path``).
+Imported by the test modules as ``import _frames_factory as ff`` (its folder is on pytest's ``pythonpath``).
 """
 
 from __future__ import annotations

@@ -9,12 +9,9 @@ week 36.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Callable
-from pathlib import Path
-from types import ModuleType
 
+import _frames_factory as ff
 import pandas as pd
 import pytest
 
@@ -33,19 +30,6 @@ from trialtwin.analysis.derive.adtte import (
 )
 from trialtwin.protocol import Protocol
 
-
-def _factory() -> ModuleType:
-    name = "_frames_factory"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-ff = _factory()
 CUTOFF_DAY = 700
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,8 +12,6 @@ import pytest
 from trialtwin.store import Database
 from trialtwin.store.migrations import upgrade
 from trialtwin.store.tables import User
-
-sys.path.insert(0, str(Path(__file__).parent))  # the helper module _chain
 
 T0 = dt.datetime(2025, 3, 3, 9, 0, tzinfo=dt.UTC)
 
