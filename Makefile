@@ -6,6 +6,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP_RUN  := $(VENV)/.installed-run
 STAMP_DEV  := $(VENV)/.installed-dev
+# Browser tests (tests/browser) drive Debian's chromium through Playwright; `make test` installs it when missing.
+CHROMIUM   ?= /usr/bin/chromium
+SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test lint typecheck contracts pytest bench clean help
 
@@ -29,7 +32,12 @@ $(STAMP_DEV): pyproject.toml | $(BIN)/python
 run: $(STAMP_RUN)
 	$(BIN)/trialtwin run
 
-test: $(STAMP_DEV)
+$(CHROMIUM):
+	@echo "installing Debian's chromium for the browser tests (tests/browser)"
+	$(SUDO) apt-get install -y --no-install-recommends chromium || \
+	  ($(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium)
+
+test: $(STAMP_DEV) $(CHROMIUM)
 	$(MAKE) --no-print-directory lint typecheck contracts pytest
 
 lint:
