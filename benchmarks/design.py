@@ -10,6 +10,8 @@ event). Every replicate is analysed with a stratified log-rank test and a strati
 Rows:
 
 - trialtwin, 1 and 2 worker processes: simulate + analyse (log-rank Z, Cox HR and CI with Efron ties, KM medians).
+- trialtwin scan-aware (``observation="scans"``): the same, with progression seen only at the protocol's
+  tumour assessments (6-weekly to week 36, then 9-weekly, ±7 days): every trial has tied event times.
 - floor: generate the (R, 331) array of exponential event times and ``np.sort`` it along rows — the least any
   replicate-by-subject engine must do (one draw, one sort per replicate).
 - lifelines: per-replicate loop of ``CoxPHFitter(strata=...)`` + ``logrank_test`` (lifelines has no stratified
@@ -43,8 +45,10 @@ from trialtwin.design.batch import BatchDesign, TrialBatch, simulate_batch, simu
 from trialtwin.protocol import load_protocol
 
 
-def ever_design() -> BatchDesign:
-    return BatchDesign.from_protocol(load_protocol("ever-132-002"), hr=0.67, control_median_months=4.2, events=232)
+def ever_design(observation: str = "continuous") -> BatchDesign:
+    return BatchDesign.from_protocol(
+        load_protocol("ever-132-002"), hr=0.67, control_median_months=4.2, events=232, observation=observation
+    )
 
 
 def per_second(count: int, seconds: float) -> str:
@@ -197,6 +201,11 @@ def main(argv: list[str] | None = None) -> None:
     rows.append(("trialtwin simulate_batch, 1 worker", args.replicates, one))
     two, _ = time_trialtwin(design, args.replicates, 2)
     rows.append(("trialtwin simulate_batch, 2 workers", args.replicates, two))
+    scans = ever_design("scans")
+    s_one, _ = time_trialtwin(scans, args.replicates, 1)
+    rows.append(("trialtwin scan-aware, 1 worker", args.replicates, s_one))
+    s_two, _ = time_trialtwin(scans, args.replicates, 2)
+    rows.append(("trialtwin scan-aware, 2 workers", args.replicates, s_two))
     floor = time_floor(args.replicates, design.n)
     rows.append(("floor: draw + np.sort of the (R, 331) array", args.replicates, floor))
 

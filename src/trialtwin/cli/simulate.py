@@ -17,9 +17,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from trialtwin.cli.console import console, err_console, print_json
+from trialtwin.cli.dask_cluster import dask_client
 from trialtwin.cli.frames_io import save_frames
 from trialtwin.protocol import load_protocol
-from trialtwin.protocol.errors import TrialtwinError
 from trialtwin.protocol.io import parse_document
 from trialtwin.sim.scenario import Scenario, ScenarioError, describe_parameters
 from trialtwin.sim.trial import simulate_trial
@@ -156,21 +156,9 @@ def _run_on_dask(
     folders: list[Path],
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """Replicates on Dask distributed; each keeps its own SeedSequence child, so results equal a local run."""
-    from distributed import Client, LocalCluster
     from distributed import as_completed as dask_completed
 
-    if address == "local":
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
-        client = Client(cluster)
-    elif address.startswith("tcp://"):
-        cluster = None
-        try:
-            client = Client(address, timeout="10s")
-        except OSError as exc:
-            raise TrialtwinError(f"--dask {address}: cannot reach the scheduler ({exc})") from None
-    else:
-        raise TrialtwinError(f"--dask {address!r}: use 'local' or a scheduler address like tcp://127.0.0.1:8786")
-    try:
+    with dask_client(address, workers) as client:
         futures = [
             client.submit(run_replicate, study, scenario_json, child, str(folders[i]), key=f"replicate-{i}", pure=False)
             for i, child in enumerate(children)
@@ -178,10 +166,6 @@ def _run_on_dask(
         index = {f.key: i for i, f in enumerate(futures)}
         for future in dask_completed(futures):
             yield index[future.key], future.result()
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
 
 
 scenario_app = typer.Typer(

@@ -3,8 +3,11 @@
 See docs/design/batched-engine.md. ``simulate_batch(design, replicates, rng=...)`` returns a ``BatchResult``
 whose ``summary`` gives power with its Monte-Carlo error; ``BatchDesign.from_protocol`` builds the design of a
 protocol; ``simulate_trials`` gives the subject-level arrays of one chunk (parity tests, inspection).
+``observation="scans"`` with a ``ScanSchedule`` (and optionally a ``Reading``) observes progression only at
+scheduled tumour assessments (``trialtwin.design.batch.scans``).
 """
 
+from trialtwin.design.batch.scans import Reading, ScanSchedule
 from trialtwin.design.batch.scenario import TICKS_PER_MONTH, BatchDesign, Cut, PiecewiseRate, block_patterns
 from trialtwin.design.batch.simulate import (
     DEFAULT_CHUNK_SIZE,
@@ -31,6 +34,8 @@ __all__ = [
     "BatchStatistics",
     "Cut",
     "PiecewiseRate",
+    "Reading",
+    "ScanSchedule",
     "TrialBatch",
     "analyse_trials",
     "batch_statistics",

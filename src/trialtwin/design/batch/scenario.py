@@ -5,6 +5,10 @@ stratum with given probabilities and randomized by stratified permuted blocks; a
 hazard per arm (optionally per stratum), each piecewise constant in time since randomization (so delayed,
 diminishing or crossing effects are plain data); and one or more analyses ("looks"), each cut at a target number
 of events or at a calendar month. Times are in months; rates are per month.
+
+Observation (``observation``): ``"continuous"`` — the event is seen when it happens; ``"scans"`` — the event
+hazard is that of *latent* progression, seen only at the next scheduled tumour assessment (``scans``, see
+``trialtwin.design.batch.scans``), while death without progression (``death``) is seen at its date.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from trialtwin.design.batch.scans import Reading, ScanSchedule
 from trialtwin.design.batch.statistics import BatchInputError
 from trialtwin.protocol.model import ArmType, Protocol
 
@@ -200,6 +205,11 @@ class BatchDesign:
     per stratum (``((c₀, e₀), (c₁, e₁), …)``); ``dropout=None`` means no dropout. ``strata``: probability of each
     stratum (summing to 1). ``ratio``: control : experimental allocation; every block size is a multiple of its
     sum. ``looks``: the analyses, in order. ``start``: the calendar date of month 0 (reporting only).
+    ``death``: hazard of death without progression (part of the PFS event; None: none). ``observation``:
+    ``"continuous"`` or ``"scans"`` (progression seen only at the assessments of ``scans``; module docstring).
+    ``reading`` (scan mode): per arm (control, experimental), a ``Reading``: how often the reader documents
+    progression some scans before or after the first scan on or after it (reading variability; None: read
+    exactly).
     """
 
     n: int
@@ -214,6 +224,10 @@ class BatchDesign:
     arm_labels: tuple[str, str] = ("control", "experimental")
     start: dt.date | None = None
     name: str = "design"
+    death: tuple[ArmRates, ...] | None = None
+    observation: str = "continuous"
+    scans: ScanSchedule | None = None
+    reading: tuple[Reading, Reading] | None = None
     _patterns: tuple[tuple[int, ...], ...] = field(default=(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -237,6 +251,17 @@ class BatchDesign:
         object.__setattr__(self, "hazards", _as_arm_rates(self.hazards, "hazards", len(strata)))
         if self.dropout is not None:
             object.__setattr__(self, "dropout", _as_arm_rates(self.dropout, "dropout", len(strata)))
+        if self.death is not None:
+            object.__setattr__(self, "death", _as_arm_rates(self.death, "death", len(strata)))
+        if self.observation not in ("continuous", "scans"):
+            raise BatchInputError(f"observation: expected 'continuous' or 'scans', got {self.observation!r}")
+        if self.observation == "scans" and not isinstance(self.scans, ScanSchedule):
+            raise BatchInputError("scans: observation='scans' needs the assessment schedule (a ScanSchedule)")
+        if self.reading is not None:
+            reading = tuple(self.reading)
+            if len(reading) != 2 or not all(isinstance(r, Reading) for r in reading):
+                raise BatchInputError("reading: expected (control, experimental) Readings")
+            object.__setattr__(self, "reading", (reading[0], reading[1]))
         ratio = tuple(int(r) for r in self.ratio)
         if len(ratio) != 2 or any(r < 1 for r in ratio):
             raise BatchInputError(f"ratio: expected (control, experimental) positive integers, got {self.ratio!r}")
@@ -285,6 +310,12 @@ class BatchDesign:
         row = self.dropout[stratum] if len(self.dropout) > 1 else self.dropout[0]
         return row[arm]
 
+    def death_hazard(self, stratum: int, arm: int) -> PiecewiseRate:
+        if self.death is None:
+            return PiecewiseRate.constant(0.0)
+        row = self.death[stratum] if len(self.death) > 1 else self.death[0]
+        return row[arm]
+
     # ---- constructors ---------------------------------------------------------------------------------------
 
     @classmethod
@@ -307,16 +338,24 @@ class BatchDesign:
         arm_labels: tuple[str, str] = ("control", "experimental"),
         start: dt.date | None = None,
         name: str = "design",
+        death_per_month: float = 0.0,
+        observation: str = "continuous",
+        scans: ScanSchedule | None = None,
     ) -> BatchDesign:
         """Exponential control arm with median ``control_median_months``; experimental hazard = control × ``hr``
         (one value, or one per piece starting at ``hr_starts``); uniform accrual of ``n`` over
-        ``accrual_months`` unless ``enrollment`` is given; exponential dropout (both arms)."""
+        ``accrual_months`` unless ``enrollment`` is given; exponential dropout and death without progression
+        (both arms); ``observation``/``scans`` as in the class."""
         control = PiecewiseRate.from_median(control_median_months)
         experimental = control.scaled(hr, hr_starts)
         drop = None
         if dropout_per_month:
             d = PiecewiseRate.constant(dropout_per_month)
             drop = ((d, d),)
+        death = None
+        if death_per_month:
+            dd = PiecewiseRate.constant(death_per_month)
+            death = ((dd, dd),)
         if enrollment is None:
             if not (math.isfinite(accrual_months) and accrual_months > 0):
                 raise BatchInputError(f"accrual_months: must be positive, got {accrual_months!r}")
@@ -334,6 +373,9 @@ class BatchDesign:
             arm_labels=arm_labels,
             start=start,
             name=name,
+            death=death,
+            observation=observation,
+            scans=scans,
         )
 
     @classmethod
@@ -350,12 +392,15 @@ class BatchDesign:
         hr_starts: Sequence[float] | None = None,
         dropout_per_month: float = 0.0,
         strata_probabilities: Mapping[str, float] | Sequence[float] | None = None,
+        death_per_month: float = 0.0,
+        observation: str = "continuous",
     ) -> BatchDesign:
         """The design of a protocol: n = ``protocol.enrollment.count``, the randomization ratio (control = the
         comparator arm, experimental = the EXPERIMENTAL arm) and block sizes, strata = the crossed levels of the
         factors in ``randomization.stratified_by`` (equally likely unless ``strata_probabilities`` gives them,
         by label such as ``"2/yes/no"`` or in order), month 0 = ``status.start``. ``events``/``months``: one
-        look or several. ``accrual_months`` defaults to 24 (EVER-132-002 facts §9: about 24 months)."""
+        look or several. ``accrual_months`` defaults to 24 (EVER-132-002 facts §9: about 24 months).
+        ``observation="scans"``: progression seen at the protocol's ``tumour_assessment`` calendar."""
         spec = protocol.randomization
         if spec is None:
             raise BatchInputError(f"{protocol.id}: randomization: the protocol defines no randomization")
@@ -376,6 +421,7 @@ class BatchDesign:
         labels = tuple("/".join(combo) or "all" for combo in levels)
         probs = _strata_probabilities(strata_probabilities, labels, protocol.id)
         block_sizes = tuple(spec.block_sizes) if spec.method == "permuted_block" and spec.block_sizes else (sum(ratio),)
+        scans = protocol_scans(protocol) if observation == "scans" else None
         return cls.exponential(
             protocol.enrollment.count,
             hr=hr,
@@ -393,7 +439,17 @@ class BatchDesign:
             arm_labels=(arm_c.id, arm_e.id),
             start=protocol.status.start.date,
             name=protocol.id,
+            death_per_month=death_per_month,
+            observation=observation,
+            scans=scans,
         )
+
+
+def protocol_scans(protocol: Protocol) -> ScanSchedule:
+    """The protocol's tumour-assessment calendar as a ``ScanSchedule`` (error naming the field if it has none)."""
+    if protocol.tumour_assessment is None:
+        raise BatchInputError(f"{protocol.id}: tumour_assessment: the protocol has no scan calendar for 'scans'")
+    return ScanSchedule.from_protocol(protocol.tumour_assessment)
 
 
 def _looks(events: int | Sequence[int] | None, months: float | Sequence[float] | None) -> tuple[Cut, ...]:

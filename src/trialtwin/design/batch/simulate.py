@@ -15,12 +15,15 @@ Per replicate (all replicates of a chunk together):
    exponential risks, piecewise; Lachin & Foulkes 1986).
 5. **Cut** — per look, the calendar time of the d-th event (``np.partition``), or a calendar month, or the first
    of both. Subjects enrolled later are not in the analysis; the others are followed to the cut.
+   In scan-aware mode (``design.observation == "scans"``) progression is observed at the first scheduled
+   assessment on or after it, death without progression at its date, censoring at the last assessment before the
+   cut or dropout, and event-driven cuts count observed events (``trialtwin.design.batch.scans``).
 6. **Statistics** — ``statistics.statistics_from_ticks``: stratified log-rank Z, stratified Cox HR (Efron or
    Breslow), Kaplan–Meier median per arm.
 
 Reproducibility: chunk k (replicates [k·c, (k+1)·c) for chunk size c) draws from its own generator seeded by the
 k-th child of ``SeedSequence.spawn``, so results depend on the seed, the number of replicates and the chunk size,
-never on the number of worker processes or the order in which chunks are run.
+never on the number of worker processes, the executor (e.g. a Dask cluster) or the order in which chunks run.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from multiprocessing import get_all_start_methods, get_context
@@ -40,6 +43,7 @@ import pandas as pd
 from scipy import special
 
 from trialtwin.analysis import Ties
+from trialtwin.design.batch.scans import reading_shift
 from trialtwin.design.batch.scenario import TICKS_PER_MONTH, BatchDesign
 from trialtwin.design.batch.statistics import BatchInputError, BatchStatistics, statistics_from_ticks
 
@@ -74,7 +78,9 @@ class _Tables:
     knot_cum: F32Array  # (G, pieces); padded pieces have +inf
     inv_rate: F32Array  # (G, pieces); 1/total hazard (inf for a zero hazard)
     event_share: npt.NDArray[np.uint64]  # (G, pieces): P(event | exit in piece) × 2³² (2³²: always)
+    death_share: npt.NDArray[np.uint64]  # (G, pieces): P(death without progression | exit in piece) × 2³²
     has_dropout: bool
+    has_death: bool
     all_events: bool  # every exit is an event (no dropout, hazards never end at 0)
     min_block: int
     size_count: int
@@ -113,19 +119,27 @@ def _tables(design: BatchDesign) -> _Tables:
         same = s_lo == s_hi
         lookup[same] = s_lo[same].astype(np.uint8)
 
-    by_stratum = len(design.hazards) > 1 or (design.dropout is not None and len(design.dropout) > 1)
+    by_stratum = (
+        len(design.hazards) > 1
+        or (design.dropout is not None and len(design.dropout) > 1)
+        or (design.death is not None and len(design.death) > 1)
+    )
     n_groups = 2 * s if by_stratum else 2
     groups = [(g // 2 if by_stratum else 0, g % 2) for g in range(n_groups)]
+    # the event hazard is progression + death without progression (PFS); death's share is kept for scan mode
     knots_by_group: list[list[tuple[float, float, float]]] = []
+    death_by_group: list[list[float]] = []
     for st, arm in groups:
-        ev, dr = design.hazard(st, arm), design.dropout_hazard(st, arm)
-        knots = sorted(set(ev.starts) | set(dr.starts))
-        knots_by_group.append([(t, ev.rate_at(t), dr.rate_at(t)) for t in knots])
+        ev, dr, de = design.hazard(st, arm), design.dropout_hazard(st, arm), design.death_hazard(st, arm)
+        knots = sorted(set(ev.starts) | set(dr.starts) | set(de.starts))
+        knots_by_group.append([(t, ev.rate_at(t) + de.rate_at(t), dr.rate_at(t)) for t in knots])
+        death_by_group.append([de.rate_at(t) for t in knots])
     pieces = max(len(k) for k in knots_by_group)
     knot_time = np.zeros((n_groups, pieces), dtype=np.float64)
     knot_cum = np.full((n_groups, pieces), np.inf, dtype=np.float64)
     inv_rate = np.full((n_groups, pieces), np.inf, dtype=np.float64)
     share = np.zeros((n_groups, pieces), dtype=np.float64)
+    d_share = np.zeros((n_groups, pieces), dtype=np.float64)
     for g, group_knots in enumerate(knots_by_group):
         h = 0.0
         for k, (t, lam, eta) in enumerate(group_knots):
@@ -136,7 +150,9 @@ def _tables(design: BatchDesign) -> _Tables:
             knot_time[g, k], knot_cum[g, k] = t, h
             inv_rate[g, k] = 1.0 / total if total > 0 else np.inf
             share[g, k] = lam / total if total > 0 else 0.0
+            d_share[g, k] = death_by_group[g][k] / total if total > 0 else 0.0
     event_share = np.rint(share * 2.0**32).astype(np.uint64)
+    has_death = design.death is not None and any(rate > 0 for row in design.death for pw in row for rate in pw.rates)
     has_dropout = design.dropout is not None and any(
         rate > 0 for row in design.dropout for pw in row for rate in pw.rates
     )
@@ -169,7 +185,9 @@ def _tables(design: BatchDesign) -> _Tables:
         knot_cum=knot_cum.astype(np.float32),
         inv_rate=inv_rate.astype(np.float32),
         event_share=event_share,
+        death_share=np.rint(d_share * 2.0**32).astype(np.uint64),
         has_dropout=has_dropout,
+        has_death=has_death,
         all_events=not has_dropout and all(k[-1][1] + k[-1][2] > 0 for k in knots_by_group),
         min_block=min(sizes),
         size_count=len(sizes),
@@ -196,7 +214,10 @@ class TrialBatch:
 
     ``enrolled``: calendar month of randomization; ``exit``: months from randomization to the first of event and
     dropout (∞: never); ``exit_is_event``: that exit is the event (else dropout); ``event_month``: calendar
-    month of the event (∞ when the exit is a dropout); ``strata_counts``: (R, strata) subjects per stratum;
+    month of the event (∞ when the exit is a dropout); in scan mode (``design.observation == "scans"``)
+    ``exit``/``exit_is_event`` are latent, ``event_month`` is the calendar month of the *observed* event (the
+    detecting scan, or death), ``event_time`` the same from randomization and ``scan_key`` each subject's key
+    of its scan-day offsets (``trialtwin.design.batch.scans``); ``strata_counts``: (R, strata) subjects per stratum;
     ``cell``: r·strata + stratum of every subject (the index of per-(replicate, stratum) tables);
     ``cuts``: (R, looks) calendar month of each analysis; ``reached``: the look's target number of events was
     reached.
@@ -213,6 +234,8 @@ class TrialBatch:
     cell: npt.NDArray[np.intp]
     cuts: FloatArray
     reached: BoolArray
+    event_time: F32Array | None = None
+    scan_key: npt.NDArray[np.uint32] | None = None
 
     @property
     def replicates(self) -> int:
@@ -221,9 +244,20 @@ class TrialBatch:
     def follow_up(self, look: int = 0) -> tuple[npt.NDArray[np.uint32], BoolArray]:
         """(ticks, event) at ``look``: follow-up min(exit, cut − enrolment) in whole ticks of 2⁻¹⁶ month,
         rounded up — at least 1 for an event, 0 for a subject enrolled after the cut (in no risk set: not
-        analysed)."""
+        analysed). In scan mode an event is at its observed time and a censored subject at the last scan on or
+        before the earlier of the cut and dropout (0, not analysed, when there is none)."""
         cut = self.cuts[:, look].astype(np.float32)[:, None]
         event = self.event_month <= cut
+        if self.event_time is not None and self.scan_key is not None and self.design.scans is not None:
+            horizon = cut - self.enrolled
+            np.minimum(horizon, self.exit, out=horizon)
+            censor = self.design.scans.last_on_or_before(horizon, self.scan_key)
+            time = np.where(event, self.event_time, censor)
+            time *= np.float32(TICKS_PER_MONTH)
+            np.ceil(time, out=time)
+            ticks_s = time.astype(np.uint32)
+            np.maximum(ticks_s, event, out=ticks_s)
+            return ticks_s, event
         time = cut - self.enrolled
         np.minimum(time, self.exit, out=time)
         np.maximum(time, _zeros_row(time.shape[1]), out=time)  # (array operand: the scalar loop is slow)
@@ -257,10 +291,28 @@ def simulate_trials(design: BatchDesign, replicates: int, *, rng: np.random.Gene
     tables = _tables(design)
     enrolled, stratum, cell, counts = _enrol_in_stratum_order(rng, design.n, r_count, design.n_strata, tables)
     arm = _allocate(rng, counts, cell, tables, r_count, design.n)
-    exit_time, exit_is_event = _draw_exits(rng, stratum, arm, tables)
-    event_month = enrolled + exit_time
-    if not tables.all_events:
-        np.copyto(event_month, np.float32(np.inf), where=~exit_is_event)
+    scan_mode = design.observation == "scans"
+    exit_time, exit_is_event, is_death = _draw_exits(rng, stratum, arm, tables, deaths=scan_mode)
+    event_time: F32Array | None = None
+    scan_key: npt.NDArray[np.uint32] | None = None
+    if scan_mode and design.scans is not None:
+        scan_key = rng.integers(0, 2**32, size=stratum.shape, dtype=np.uint32, endpoint=False)
+        # progression is seen at the first scan on or after it; death without progression at its date
+        first = design.scans.first_index(exit_time, scan_key)
+        if design.reading is not None:
+            bits = rng.integers(0, 2**32, size=arm.shape, dtype=np.uint32, endpoint=False)
+            first += reading_shift(design.reading, arm, first, bits)
+            np.maximum(first, 0, out=first)
+        event_time = design.scans.scan_months(first, scan_key)
+        if is_death is not None:
+            np.copyto(event_time, exit_time, where=is_death)
+        if not tables.all_events:
+            np.copyto(event_time, np.float32(np.inf), where=~exit_is_event)
+        event_month = enrolled + event_time
+    else:
+        event_month = enrolled + exit_time
+        if not tables.all_events:
+            np.copyto(event_month, np.float32(np.inf), where=~exit_is_event)
     cuts, reached = _cuts(design, enrolled, exit_time, event_month)
     return TrialBatch(
         design=design,
@@ -274,6 +326,8 @@ def simulate_trials(design: BatchDesign, replicates: int, *, rng: np.random.Gene
         cell=cell,
         cuts=cuts,
         reached=reached,
+        event_time=event_time,
+        scan_key=scan_key,
     )
 
 
@@ -433,9 +487,11 @@ def _allocate(
 
 
 def _draw_exits(
-    rng: np.random.Generator, stratum: U8Array, arm: U8Array, tables: _Tables
-) -> tuple[F32Array, BoolArray]:
-    """Months from randomization to the first of event and dropout, and whether it is the event."""
+    rng: np.random.Generator, stratum: U8Array, arm: U8Array, tables: _Tables, *, deaths: bool = False
+) -> tuple[F32Array, BoolArray, BoolArray | None]:
+    """Months from randomization to the first of event and dropout, whether it is the event and (``deaths``,
+    when the design has death without progression) whether that event is a death (one 32-bit draw decides the
+    cause: death below the death share, progression up to the event share, dropout above)."""
     neg_e = _log_uniform(rng, stratum.shape)  # −Exp(1)
     group: npt.NDArray[Any]
     if tables.by_stratum:
@@ -468,13 +524,18 @@ def _draw_exits(
         exit_time -= np.take(tables.knot_cum.ravel(), piece_index)
         exit_time *= np.take(tables.inv_rate.ravel(), piece_index)
         exit_time += np.take(tables.knot_time.ravel(), piece_index)
-    if not tables.has_dropout:
-        return exit_time, np.isfinite(exit_time)
+    split_deaths = deaths and tables.has_death
+    if not tables.has_dropout and not split_deaths:
+        return exit_time, np.isfinite(exit_time), None
     bits = rng.integers(0, 2**32, size=stratum.shape, dtype=np.uint32, endpoint=False)
     share = np.take(tables.event_share.ravel(), piece_index)
     is_event = bits < share
     is_event &= np.isfinite(exit_time)
-    return exit_time, is_event
+    is_death = None
+    if split_deaths:
+        is_death = bits < np.take(tables.death_share.ravel(), piece_index)
+        is_death &= is_event
+    return exit_time, is_event, is_death
 
 
 def _cuts(
@@ -501,6 +562,8 @@ def _cuts(
         if short.size:
             ends = enrolled[short] + exit_time[short]
             last = np.where(np.isfinite(ends), ends, enrolled[short]).max(axis=1).astype(np.float64)
+            seen = event_month[short]  # scan mode: an observed event can come after the latent exit
+            np.maximum(last, np.where(np.isfinite(seen), seen, -np.inf).max(axis=1), out=last)
             for k in range(len(looks)):
                 miss = ~reached[short, k]
                 cuts[short[miss], k] = last[miss]
@@ -631,6 +694,7 @@ def simulate_batch(
     alpha: float = 0.025,
     conf_level: float = 0.95,
     progress: Callable[[int], None] | None = None,
+    executor: Executor | None = None,
 ) -> BatchResult:
     """Simulate and analyse ``replicates`` trials of ``design`` in chunks of ``chunk_size``.
 
@@ -638,7 +702,9 @@ def simulate_batch(
     same for any ``workers`` (processes; chunks are handed out in order and gathered by index). Pass a fresh
     ``np.random.default_rng(seed)`` for a reproducible result: spawning advances the seed sequence, so a
     second call with the same generator gives new replicates. ``progress`` is called with the number of
-    replicates done after each chunk (in the calling process).
+    replicates done after each chunk (in the calling process). ``executor``: run the chunks there instead
+    (any ``concurrent.futures.Executor``, e.g. a Dask cluster's ``Client.get_executor()``; ``workers`` then only
+    sets how many tasks the chunks are grouped into) — the result is the same, chunk for chunk.
     """
     total = _check_count(replicates, "replicates")
     size = _check_count(chunk_size, "chunk_size")
@@ -653,19 +719,20 @@ def simulate_batch(
     jobs = [(k, min(size, total - k * size), seeds[k]) for k in range(n_chunks)]
     parts: list[dict[str, npt.NDArray[Any]] | None] = [None] * n_chunks
     done = 0
-    if n_workers == 1 or n_chunks == 1:
+    if executor is None and (n_workers == 1 or n_chunks == 1):
         for index, count, seed in jobs:
             parts[index] = _run_chunk(design, count, seed, tie_method)
             done += count
             if progress is not None:
                 progress(done)
     else:
-        method = "fork" if "fork" in get_all_start_methods() else "spawn"
         # a few chunks per task: ≥ 16 tasks per worker so that the last ones balance the workers, few enough
         # to keep the per-task overhead (pickling the design and the results, ~1 ms) negligible
         per_task = max(1, min(8, n_chunks // (16 * n_workers)))
         tasks = [jobs[i : i + per_task] for i in range(0, n_chunks, per_task)]
-        with ProcessPoolExecutor(max_workers=min(n_workers, len(tasks)), mp_context=get_context(method)) as pool:
+
+        def gather(pool: Executor) -> None:
+            nonlocal done
             futures = [pool.submit(_run_chunks, design, task, tie_method) for task in tasks]
             for future in futures:
                 for index, part in future.result():
@@ -673,6 +740,13 @@ def simulate_batch(
                     done += jobs[index][1]
                 if progress is not None:
                     progress(done)
+
+        if executor is not None:
+            gather(executor)
+        else:
+            method = "fork" if "fork" in get_all_start_methods() else "spawn"
+            with ProcessPoolExecutor(max_workers=min(n_workers, len(tasks)), mp_context=get_context(method)) as pool:
+                gather(pool)
     arrays = {name: np.concatenate([p[name] for p in parts if p is not None]) for name in parts[0] or {}}
     return BatchResult(design=design, alpha=alpha, conf_level=conf_level, ties=tie_method, **arrays)
 
@@ -772,21 +846,29 @@ class BatchResult:
             eff = active & (stat[:, k] >= b[k])
             fut = active & ~eff & (stat[:, k] < f[k])
             p_eff = float(eff.mean())
+            p_fut = float(fut.mean())
             cumulative += p_eff
             rows.append(
                 {
                     "look": k + 1,
                     "events": float(self.events[:, k].mean()),
+                    "analysis_month": float(self.analysis_month[:, k].mean()),
                     "efficacy_z": b[k],
+                    "futility_z": f[k],
                     "p_efficacy": p_eff,
-                    "p_futility": float(fut.mean()),
+                    "p_efficacy_mc_se": math.sqrt(p_eff * (1 - p_eff) / self.replicates),
+                    "p_futility": p_fut,
+                    "p_futility_mc_se": math.sqrt(p_fut * (1 - p_fut) / self.replicates),
                     "power_cumulative": cumulative,
                     "mc_se": math.sqrt(cumulative * (1 - cumulative) / self.replicates),
                 }
             )
             active &= ~eff & ~fut
         frame = pd.DataFrame(rows).set_index("look")
-        frame.attrs["footnote"] = f"{self.replicates:,} simulated trials; efficacy when −Z ≥ bound (first crossing)."
+        frame.attrs["footnote"] = (
+            f"{self.replicates:,} simulated trials; efficacy when −Z ≥ bound (first crossing), futility when −Z is "
+            "below the futility bound; Monte-Carlo SE √(p(1 − p)/R)."
+        )
         return frame
 
     @property
