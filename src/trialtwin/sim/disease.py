@@ -138,13 +138,18 @@ def scan(
     """What one reader measures on a scan at ``month``: targets with reader error, non-targets, new lesions.
 
     ``new_lesion_lag`` (months): this reader sees progression that long late — a new lesion after it appears,
-    regrowth as it was ``new_lesion_lag`` earlier (never before the nadir)."""
+    regrowth as it was ``new_lesion_lag`` earlier (never before the nadir).
+
+    At baseline (``month`` 0) a reader records a target only as measurable (RECIST 1.1 §3.2: ≥ 10 mm longest
+    diameter, ≥ 15 mm short axis for a node), so a baseline measurement below that floor is read at the floor."""
     seen = month if month <= course.nadir_month else max(course.nadir_month, month - new_lesion_lag)
     factor = course.size_factor(seen)
     targets = []
     for lesion in course.targets:
         true = lesion.diameter_mm * factor
         measured = true * math.exp(cv * float(rng.standard_normal()))
+        if month <= 0.0:
+            measured = max(measured, 15.0 if lesion.nodal else 10.0)
         if lesion.nodal:
             targets.append(TargetLesion(lesion.id, lesion.organ, True, round(measured, 0)))
         elif true < 3.0:

@@ -52,3 +52,18 @@ def test_new_lesion_appears_only_after_progression() -> None:
     before = scan(course, dt.date(2021, 1, 1), course.progression_month * 0.9, cv=0.0, rng=rng)
     after = scan(course, dt.date(2021, 6, 1), course.progression_month + 0.01, cv=0.0, rng=rng)
     assert not before.new_lesions and after.new_lesions
+
+
+def test_baseline_measurements_are_measurable_under_reader_error() -> None:
+    """RECIST 1.1 §3.2: a reader records a target at baseline only if measurable (≥ 10 mm, nodes ≥ 15 mm short
+    axis), so even a large reader error (CV 30 %) never yields a baseline target below the floor; the engine's
+    checked assessment accepts every baseline."""
+    from trialtwin.engine.recist import RecistRecord, assess_recist
+
+    rng = np.random.default_rng(5)
+    for _ in range(300):
+        course = simulate_course(ArmOutcome(), Tumour(), rng=rng)
+        baseline = scan(course, dt.date(2021, 1, 1), 0.0, cv=0.3, rng=rng)
+        for t in baseline.target:
+            assert t.diameter_mm is not None and t.diameter_mm >= (15 if t.nodal else 10)
+        assess_recist(RecistRecord(randomized=dt.date(2021, 1, 2), assessments=(baseline,)), check=True)
