@@ -63,9 +63,16 @@ def simulate_trial(
     *,
     rng: np.random.Generator,
     progress: Callable[[int, int], None] | None = None,
+    allocation_seed: int | None = None,
+    on_screened: Callable[[str, str | None, Candidate], None] | None = None,
 ) -> TrialRecord:
     """Simulate one trial of ``protocol`` under ``scenario``; ``progress(randomized, target)`` is called as
-    subjects are randomized."""
+    subjects are randomized.
+
+    ``allocation_seed``: allocate each slot with ``default_rng([seed, stratum index, position in stratum])``, the
+    service IRT's generator (``trialtwin.store.ledger.rng_for``), instead of the trial's stream, so that a study
+    loaded with that seed gives the same allocations in the same order (the golden journey). ``on_screened``
+    receives each screened person (screening id, subject id or None, candidate) for replaying the record."""
     scenario.check_against(protocol)
     eligibility = CompiledEligibility(protocol)
     strata = CompiledStrata(protocol)
@@ -92,7 +99,11 @@ def simulate_trial(
             randomized += 1
             subject_id = f"{arrival.site_id}-{randomized:04d}"
             level_map = dict(zip(factor_ids, levels, strict=True))
-            assignment, state = allocate(state, Subject(subject_id, level_map), rng=rng)
+            slot_rng = rng
+            if allocation_seed is not None:
+                _, stratum = state.locate(Subject(subject_id, level_map))
+                slot_rng = np.random.default_rng([allocation_seed, stratum, state.strata[stratum].allocated + 1])
+            assignment, state = allocate(state, Subject(subject_id, level_map), rng=slot_rng)
             rand_date = screened + dt.timedelta(days=int(rng.integers(1, 8)))
             records = _simulate_subject(
                 protocol, scenario, rows, cand, subject_id, assignment.arm, level_map, rand_date, rules, rng=rng
@@ -100,6 +111,8 @@ def simulate_trial(
             scans.update({(subject_id, assessor): rec for assessor, rec in records.items()})
             if progress is not None:
                 progress(randomized, target)
+        if on_screened is not None:
+            on_screened(screening_id, subject_id, cand)
         rows.add(
             "screening",
             screening_id=screening_id,

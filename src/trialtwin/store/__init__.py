@@ -16,16 +16,21 @@ from trialtwin.store.audit import (
 )
 from trialtwin.store.db import DEFAULT_URL, Database, open_database
 from trialtwin.store.errors import AuditKeyError, RecordNotFound, StoreError
+from trialtwin.store.tables_access import ApiToken, ESignature, SecurityEvent, WebSession  # registers the access tables
 
 __all__ = [
     "DEFAULT_URL",
+    "ApiToken",
     "AuditKeyError",
     "AuditRecorder",
     "ChainReport",
     "Checkpoint",
     "Database",
+    "ESignature",
     "RecordNotFound",
+    "SecurityEvent",
     "StoreError",
+    "WebSession",
     "create_checkpoint",
     "load_checkpoint",
     "load_signer",

@@ -11,7 +11,7 @@ plain ``Date`` values entered by the site.
 
 The clinical tables at the end (exposure, labs, adverse events, lesions, responses, disposition, deaths)
 mirror the columns of ``trialtwin.analysis.frames`` so the service's export can produce the same frames as
-the twin; they have no use cases yet.
+the twin; their use cases are in ``trialtwin.services`` (visits, assessments, events, corrections).
 """
 
 from __future__ import annotations
@@ -340,7 +340,7 @@ class AuditCheckpoint(Base):
     signature: Mapped[str] = mapped_column(Text)
 
 
-# ---- clinical data (columns of trialtwin.analysis.frames; no use cases yet) ------------------------------------
+# ---- clinical data (columns of trialtwin.analysis.frames; use cases in trialtwin.services) -------------------------
 
 
 class _Recorded:
@@ -349,6 +349,9 @@ class _Recorded:
 
 
 class Visit(_Recorded, Base):
+    """A dosing visit (``C<cycle>D<day>``) as entered: date, weight, the regimen dosed and, for a re-evaluated
+    dose after a hold, the days since the scheduled day (``delay_days``)."""
+
     __tablename__ = "visits"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -357,10 +360,14 @@ class Visit(_Recorded, Base):
     date: Mapped[dt.date] = mapped_column(Date)
     cycle: Mapped[int | None] = mapped_column(Integer)
     cycle_day: Mapped[int | None] = mapped_column(Integer)
+    weight_kg: Mapped[float | None] = mapped_column(Float)
+    regimen: Mapped[str | None] = mapped_column(String(64))
+    delay_days: Mapped[int | None] = mapped_column(Integer)
 
 
 class Exposure(_Recorded, Base):
-    """Frame ``exposure``: one planned dosing day and its decision."""
+    """Frame ``exposure``: one planned dosing day and the engine's decision, with the rules it cites
+    (``source``) and the visit it was decided at (``visit_id``, a visits id)."""
 
     __tablename__ = "exposure"
 
@@ -377,10 +384,15 @@ class Exposure(_Recorded, Base):
     unit: Mapped[str] = mapped_column(String(16))
     dose_mg: Mapped[float] = mapped_column(Float)
     reason: Mapped[str] = mapped_column(Text, default="")
+    visit_id: Mapped[int | None] = mapped_column(Integer)
+    regimen: Mapped[str | None] = mapped_column(String(64))
+    percent: Mapped[float | None] = mapped_column(Float)
+    source: Mapped[str | None] = mapped_column(Text)
 
 
 class Lab(_Recorded, Base):
-    """Frame ``labs``: a result with its CTCAE v5.0 grade."""
+    """Frame ``labs``: a result in the frame's unit with its CTCAE v5.0 grade, and the value and unit as
+    entered with the normal limit used for grading."""
 
     __tablename__ = "labs"
 
@@ -391,10 +403,16 @@ class Lab(_Recorded, Base):
     value: Mapped[float] = mapped_column(Float)
     unit: Mapped[str] = mapped_column(String(32))
     grade: Mapped[int] = mapped_column(Integer)
+    visit_id: Mapped[int | None] = mapped_column(Integer)
+    entered_value: Mapped[float | None] = mapped_column(Float)
+    entered_unit: Mapped[str | None] = mapped_column(String(32))
+    lln: Mapped[float | None] = mapped_column(Float)
+    uln: Mapped[float | None] = mapped_column(Float)
 
 
 class AdverseEvent(_Recorded, Base):
-    """Frame ``adverse_events``."""
+    """Frame ``adverse_events``, plus what the dose-modification rules read (the administration the event
+    follows, ``cycle``/``cycle_day``; fever, infection, control by supportive care, days at worst grade)."""
 
     __tablename__ = "adverse_events"
 
@@ -405,10 +423,20 @@ class AdverseEvent(_Recorded, Base):
     start_date: Mapped[dt.date] = mapped_column(Date)
     end_date: Mapped[dt.date | None] = mapped_column(Date)
     serious: Mapped[bool] = mapped_column(Boolean)
+    related: Mapped[bool | None] = mapped_column(Boolean)
+    cycle: Mapped[int | None] = mapped_column(Integer)
+    cycle_day: Mapped[int | None] = mapped_column(Integer)
+    febrile: Mapped[bool | None] = mapped_column(Boolean)
+    infection: Mapped[bool | None] = mapped_column(Boolean)
+    controlled: Mapped[bool | None] = mapped_column(Boolean)
+    duration_days: Mapped[int | None] = mapped_column(Integer)
+    lab_test: Mapped[str | None] = mapped_column(String(32))
+    lab_value: Mapped[float | None] = mapped_column(Float)
 
 
 class Lesion(_Recorded, Base):
-    """Frame ``lesions``: one lesion measurement at one assessment."""
+    """Frame ``lesions``: one lesion measurement at one assessment (``too_small``: RECIST 1.1 "too small to
+    measure", exported as 5 mm)."""
 
     __tablename__ = "lesions"
 
@@ -422,6 +450,7 @@ class Lesion(_Recorded, Base):
     nodal: Mapped[bool] = mapped_column(Boolean)
     diameter_mm: Mapped[float | None] = mapped_column(Float)
     status: Mapped[str | None] = mapped_column(String(32))
+    too_small: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class Response(_Recorded, Base):
@@ -442,7 +471,8 @@ class Response(_Recorded, Base):
 
 
 class Disposition(_Recorded, Base):
-    """Frame ``disposition``: end of treatment / new anticancer therapy / end of study."""
+    """Frame ``disposition``: end of treatment / new anticancer therapy / end of study (``reason`` a code,
+    ``detail`` free text)."""
 
     __tablename__ = "disposition"
 
@@ -451,6 +481,7 @@ class Disposition(_Recorded, Base):
     event: Mapped[str] = mapped_column(String(32))
     date: Mapped[dt.date] = mapped_column(Date)
     reason: Mapped[str] = mapped_column(Text)
+    detail: Mapped[str | None] = mapped_column(Text)
 
 
 class Death(_Recorded, Base):
@@ -462,6 +493,29 @@ class Death(_Recorded, Base):
     subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id"), unique=True)
     date: Mapped[dt.date] = mapped_column(Date)
     cause: Mapped[str] = mapped_column(String(64))
+
+
+class SubjectBaseline(_Recorded, Base):
+    """Baseline measurements for the ``subjects`` frame and dosing: weight, height, ECOG performance status."""
+
+    __tablename__ = "subject_baselines"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id"), unique=True)
+    weight_kg: Mapped[float] = mapped_column(Float)
+    height_cm: Mapped[float] = mapped_column(Float)
+    ecog: Mapped[int] = mapped_column(Integer)
+
+
+class SurvivalContact(_Recorded, Base):
+    """Frame ``survival_followup``: a contact after treatment at which the subject was known alive."""
+
+    __tablename__ = "survival_followup"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id"))
+    date: Mapped[dt.date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16))
 
 
 #: Tables whose rows are never deleted (database triggers enforce it): all of them.

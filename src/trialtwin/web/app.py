@@ -1,0 +1,70 @@
+"""The web application: ``create_app(settings)`` builds the FastAPI app with the JSON API (``/api/v1``) and,
+when present, the pages (``trialtwin.web.pages.router``) and static files.
+
+``app.state.db`` (a :class:`~trialtwin.services.Database`) and ``app.state.clock`` (the server clock, a
+callable giving an aware UTC datetime) can be injected, so tests move time without sleeping.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from trialtwin.services import Clock, Database, system_clock
+from trialtwin.web import errors
+from trialtwin.web.security import SecurityHeadersMiddleware
+from trialtwin.web.settings import Settings
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+API_PREFIX = "/api/v1"
+
+
+def _pages_module() -> Any:
+    try:
+        return importlib.import_module("trialtwin.web.pages")
+    except ModuleNotFoundError as exc:
+        if exc.name in ("trialtwin.web.pages",):
+            return None
+        raise
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    db: Database | None = None,
+    clock: Clock | None = None,
+    include_pages: bool = True,
+) -> FastAPI:
+    """The app for ``settings`` (default: ``Settings.from_env()``); ``db`` and ``clock`` override the
+    database opened from ``settings.db_url`` and the system clock; ``include_pages=False`` serves the API
+    only."""
+    from trialtwin.web.api import router as api_router
+
+    settings = settings or Settings.from_env()
+    app = FastAPI(
+        title="trialtwin EDC + IRT",
+        version="1",
+        description=(
+            "The trial service's JSON API. Authenticate with `POST /api/v1/tokens` and send "
+            '`Authorization: Bearer <token>`. Errors: `{"detail": ...}`; 422 names the field.'
+        ),
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.db = db if db is not None else Database(settings.db_url, pool_size=settings.pool_size)
+    app.state.clock = clock if clock is not None else system_clock
+    app.include_router(api_router, prefix=API_PREFIX)
+    pages = _pages_module() if include_pages else None
+    if pages is not None and hasattr(pages, "router"):
+        app.include_router(pages.router)
+    if STATIC_DIR.is_dir():
+        app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    errors.install(app, render_page_error=getattr(pages, "render_error", None) if pages is not None else None)
+    app.add_middleware(SecurityHeadersMiddleware, secure=settings.secure)
+    return app
