@@ -1,6 +1,7 @@
 """The issue's "Done when" journey in a real browser against ``trialtwin demo-data`` + ``trialtwin serve``: log in,
 screen a subject with live eligibility reasons, consent, save eligibility, randomize, record a dosing visit and
-two scans, and see the RECIST result; plus an XSS payload in a free-text field stays inert (requirement G12).
+two scans, see the RECIST result, and find the dose decision and the response on the subject overview; plus an
+XSS payload in a free-text field stays inert (requirement G12) and a reload after saving records nothing twice.
 
 References: EVER-132-002 inclusion I7 needs ANC ≥ 1.5 × 10⁹/L (protocol file); RECIST 1.1 §4.3.1 (Eisenhauer
 2009): a ≥ 30 % decrease of the sum of diameters from baseline is a partial response (60 → 37 mm: -38.3 %).
@@ -131,10 +132,35 @@ def test_screen_randomize_dose_and_scan(page: Page, server: ThreadServer, shots:
     expect(page.locator("#recist-pct")).to_have_text("-38.3 %")
     shots("recist-result")
 
+    page.reload()  # Post/Redirect/Get: a reload shows the stored response again and records nothing
+    expect(page.locator("#recist-overall")).to_have_text("PR")
+
+    # the overview lists what was recorded: the visit's dose decision and the scan's response
     page.click("text=Back to the subject")
+    expect(page.locator("#visits tbody tr")).to_have_count(1)
+    expect(page.locator("#visits .decision")).to_have_text("give")
+    scans = page.locator('table.assessments[data-reader="investigator"] tbody tr')
+    expect(scans).to_have_count(2)
+    expect(scans.nth(1).locator("td.response .badge")).to_have_text("PR")
+    expect(scans.nth(1).locator("td.pct")).to_have_text("-38.3 %")
     expect(page.locator("#schedule-scans")).to_contain_text("week 6")  # the calendar of the dosed regimen
     expect(page.locator("#schedule-doses")).to_contain_text("C1D1")
     shots("overview-with-scans")
+
+    # a correction of an entered value: reason required, old → new shown (21 CFR 11.10(e))
+    page.click("#correct-link")
+    anc = page.locator("#f-record option", has_text=" anc ").get_attribute("value")
+    assert anc is not None and anc.startswith("labs:")
+    page.select_option("#f-record", anc)
+    page.select_option("#f-field", "value")
+    page.fill("#f-value", "2.0")
+    page.click("#save-correction")
+    expect(page.locator("#err-reason")).to_be_visible()  # 422: no change without a reason
+    page.fill("#f-reason", "transcribed from the wrong sample")
+    page.click("#save-correction")
+    expect(page.locator("#old-value")).to_have_text("2.1")
+    expect(page.locator("#new-value")).to_have_text("2.0")
+    shots("correction")
     assert screening_id.startswith("CN-001-S")
 
 
@@ -176,6 +202,10 @@ def test_xss_payload_in_a_free_text_field_stays_inert(page: Page, shots: Shots) 
     page.click("#save-ae")
     expect(page.locator("#ae-term")).to_have_text(payload)  # shown as text
     shots("xss-inert")
+    page.reload()  # the saved form redirected (303): the reload repeats a GET, not the POST
+    page.goto(f"/studies/{STUDY}/subjects/{screening_id}")
+    expect(page.locator("#adverse-events tbody tr")).to_have_count(1)
+    expect(page.locator("#adverse-events tbody td").first).to_have_text(payload)
     assert page.evaluate("window.__xss") is None
     assert page.locator("#ae-term img").count() == 0
     page.goto(f"/studies/{STUDY}/subjects/{screening_id}/audit")

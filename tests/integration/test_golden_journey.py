@@ -26,8 +26,8 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from _journey import EXPLAINED, differing_subjects, sorted_frame
 
-from trialtwin.analysis.derive import derive_all
 from trialtwin.analysis.frames import validate_frames
 from trialtwin.cli.journey import (
     REPLAY_PASSWORD,
@@ -71,17 +71,15 @@ def journey(tmp_path_factory: pytest.TempPathFactory, twin: tuple[Any, dict[str,
     return Journey(twin_subset(record.frames, list(subjects)), service, record.cutoff, report)
 
 
-def _sorted(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    return frame.sort_values(keys, kind="stable").reset_index(drop=True)
-
-
 def test_the_service_allocates_exactly_as_the_twin(journey: Journey) -> None:
     """Same seed, same order → same subject numbers, arms, strata and randomization dates (E5)."""
     twin = validate_frames(journey.twin)["subjects"]
     service = validate_frames(journey.service)["subjects"]
     assert len(twin) == N
     columns = [c for c in twin.columns if c != "last_dose_date"]
-    pd.testing.assert_frame_equal(_sorted(twin[columns], ["subject_id"]), _sorted(service[columns], ["subject_id"]))
+    pd.testing.assert_frame_equal(
+        sorted_frame(twin[columns], ["subject_id"]), sorted_frame(service[columns], ["subject_id"])
+    )
 
 
 def test_events_recorded_as_entered_come_back_unchanged(journey: Journey) -> None:
@@ -98,41 +96,23 @@ def test_events_recorded_as_entered_come_back_unchanged(journey: Journey) -> Non
         "deaths": ["subject_id"],
     }
     for name, key in keys.items():
-        pd.testing.assert_frame_equal(_sorted(twin[name], key), _sorted(service[name], key), obj=name)
+        pd.testing.assert_frame_equal(sorted_frame(twin[name], key), sorted_frame(service[name], key), obj=name)
     # Labs: the service also stores the platelets and bilirubin sent with each visit.
     labs = service["labs"]
     anc = labs[(labs["test"] == "anc")]
     twin_labs = twin["labs"]
     assert len(twin_labs) > 10 * N
     lab_key = ["subject_id", "date", "value"]
-    pd.testing.assert_frame_equal(_sorted(twin_labs, lab_key), _sorted(anc, lab_key), obj="labs (ANC)")
-
-
-def _differing_subjects(journey: Journey) -> dict[str, set[str]]:
-    protocol = load_protocol("ever-132-002")
-    twin = derive_all(validate_frames(journey.twin), protocol, cutoff=journey.cutoff)
-    service = derive_all(validate_frames(journey.service), protocol, cutoff=journey.cutoff)
-    out: dict[str, set[str]] = {}
-    for name, frame in twin.items():
-        other = service[name]
-        assert list(frame.columns) == list(other.columns), name
-        for subject in sorted(set(frame["USUBJID"]) | set(other["USUBJID"])):
-            a = frame[frame["USUBJID"] == subject].reset_index(drop=True)
-            b = other[other["USUBJID"] == subject].reset_index(drop=True)
-            if not a.equals(b):
-                cols = ["rows"] if len(a) != len(b) else [c for c in a.columns if not a[c].equals(b[c])]
-                out.setdefault(subject.removeprefix("EVER-132-002-"), set()).update(f"{name}.{c}" for c in cols)
-    return out
+    pd.testing.assert_frame_equal(sorted_frame(twin_labs, lab_key), sorted_frame(anc, lab_key), obj="labs (ANC)")
 
 
 def test_derived_frames_are_the_twins_except_for_explained_subjects(journey: Journey) -> None:
-    differing = _differing_subjects(journey)
+    differing = differing_subjects(journey.twin, journey.service, journey.cutoff)
     refused = {subject for subject, _, _ in journey.report.refused}
     mismatched = {subject for subject, _, _, _ in journey.report.dose_mismatches}
     assert set(differing) <= refused | mismatched, (differing, journey.report.refused, journey.report.dose_mismatches)
-    explained = ("not measurable", "no baseline yet", "was discontinued", "withdrawal of consent", "refused this")
     for subject, step, message in journey.report.refused:
-        assert any(reason in message for reason in explained), (subject, step, message)
+        assert any(reason in message for reason in EXPLAINED), (subject, step, message)
     assert len(differing) <= 2  # seed 1, 12 patients: KR-005-0008 (dose), KR-005-0009 (RECIST input)
     assert N - len(differing) >= 10
 
@@ -179,9 +159,6 @@ def test_the_json_api_records_what_the_use_cases_record(tmp_path: Path, twin: tu
         exports[kind] = export_frames(db, protocol.id, cutoff=record.cutoff)
         db.dispose()
     assert reports["direct"].refused == [] and reports["http"].steps == reports["direct"].steps > 100
-    # every HTTP-only refusal is a step the API has no route for yet (survival contacts)
-    assert all("survival" in step or "contact" in step for _, step, _ in reports["http"].refused), reports[
-        "http"
-    ].refused
+    assert reports["http"].refused == [], reports["http"].refused
     missing = {name for name, frame in exports["http"].items() if not frame.equals(exports["direct"][name])}
-    assert missing <= ({"survival_followup"} if reports["http"].refused else set()), missing
+    assert missing == set(), missing

@@ -2,10 +2,15 @@
 
 The database is migrated to the latest schema first (a new SQLite file is created; an up-to-date database is
 left as it is), so ``trialtwin demo-data && trialtwin serve`` is all a new user needs.
+
+``--virtual-clock`` (off by default, never implied: an inherited ``TRIALTWIN_VIRTUAL_CLOCK`` is ignored) runs the
+server on a settable clock for twin replays on scratch databases only (``trialtwin.web.api.clock``); it starts at
+the database's latest audit or security-log time, so time never runs backwards across restarts.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from typing import Annotated
 
@@ -18,6 +23,26 @@ from trialtwin.store.errors import StoreError
 from trialtwin.store.migrations import upgrade
 
 DB_URL_ENV = "TRIALTWIN_DB_URL"
+VIRTUAL_CLOCK_ENV = "TRIALTWIN_VIRTUAL_CLOCK"
+#: Token lifetime with a virtual clock: the longest allowed (30 days), since a replay jumps days at each step.
+VIRTUAL_TOKEN_HOURS = 24 * 30
+
+
+def latest_server_time(url: str) -> dt.datetime | None:
+    """The latest time the database's audit trail or security log holds (UTC), ``None`` for an empty one."""
+    from sqlalchemy import func, select
+
+    from trialtwin.store.tables import AuditLog
+    from trialtwin.store.tables_access import SecurityEvent
+
+    database = Database(url, pool_size=1)
+    try:
+        with database.read_session() as session:
+            found = [session.execute(select(func.max(t.at))).scalar_one() for t in (AuditLog, SecurityEvent)]
+    finally:
+        database.dispose()
+    times = [t if t.tzinfo is not None else t.replace(tzinfo=dt.UTC) for t in found if t is not None]
+    return max(times).astimezone(dt.UTC) if times else None
 
 
 def migrate(url: str) -> str:
@@ -51,6 +76,14 @@ def serve_command(
         ),
     ] = False,
     workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="uvicorn worker processes.")] = 1,
+    virtual_clock: Annotated[
+        bool,
+        typer.Option(
+            "--virtual-clock",
+            help="Twin replays on a scratch database only: a settable server clock (PUT /api/v1/virtual-clock, "
+            "admin), marked on every response and page.",
+        ),
+    ] = False,
 ) -> None:
     """Serve the trial's web pages and JSON API (OpenAPI at /api/v1/openapi.json).
 
@@ -59,11 +92,29 @@ def serve_command(
     import uvicorn
 
     url = db or os.environ.get(DB_URL_ENV) or DEFAULT_URL
+    if virtual_clock and workers != 1:
+        raise StoreError("--virtual-clock needs --workers 1 (each worker process would keep its own clock)")
     revision = migrate(url)
     os.environ[DB_URL_ENV] = url
     if secure:
         os.environ["TRIALTWIN_SECURE"] = "1"
+    for name in (VIRTUAL_CLOCK_ENV, f"{VIRTUAL_CLOCK_ENV}_START", "TRIALTWIN_TOKEN_LIFETIME_HOURS"):
+        os.environ.pop(name, None)
     shown = Database(url, pool_size=1).url.render_as_string(hide_password=True)
+    if virtual_clock:
+        start = latest_server_time(url) or dt.datetime.now(dt.UTC)
+        os.environ.update(
+            {
+                VIRTUAL_CLOCK_ENV: "1",
+                f"{VIRTUAL_CLOCK_ENV}_START": start.isoformat(),
+                "TRIALTWIN_TOKEN_LIFETIME_HOURS": str(VIRTUAL_TOKEN_HOURS),
+            }
+        )
+        console.print(
+            f"[bold red]VIRTUAL CLOCK[/] at {start.isoformat()}: for twin replays on a scratch database only, "
+            "never for a real trial (every response says X-Trialtwin-Virtual-Clock: on)",
+            highlight=False,
+        )
     console.print(f"database {escape(shown)} at revision {revision}; serving on http://{host}:{port}/")
     uvicorn.run(
         "trialtwin.web.app:create_app",

@@ -76,8 +76,14 @@ def simulate_command(
         str | None, typer.Option("--scenario", help="Scenario file or built-in name (default: the study's).")
     ] = None,
     seed: Annotated[
-        int, typer.Option("--seed", help="Master seed; replicate i uses SeedSequence(seed).spawn(n)[i].")
-    ] = 2024,
+        int | None,
+        typer.Option(
+            "--seed",
+            help="Master seed; replicate i uses SeedSequence(seed).spawn(n)[i] (default 2024). With --via: the twin's "
+            "and the IRT's seed, as given to trialtwin journey --setup-only (default 1).",
+            show_default=False,
+        ),
+    ] = None,
     replicates: Annotated[int, typer.Option("--replicates", "-n", min=1, help="Number of trials to simulate.")] = 1,
     workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Processes to use.")] = 1,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (one sub-folder per replicate).")] = Path(
@@ -89,6 +95,34 @@ def simulate_command(
             "--dask", help="Run on Dask distributed: 'local' (a local cluster of --workers) or tcp://HOST:PORT."
         ),
     ] = None,
+    via: Annotated[
+        str | None,
+        typer.Option(
+            "--via",
+            help="Push the twin's patients through a live server at this URL instead (trialtwin serve "
+            "--virtual-clock on a database set up by trialtwin journey --setup-only).",
+            show_default=False,
+        ),
+    ] = None,
+    patients: Annotated[
+        int, typer.Option("--n", "--patients", min=1, max=2000, help="With --via: randomized patients to replay.")
+    ] = 50,
+    user: Annotated[
+        str, typer.Option("--user", envvar="TRIALTWIN_USER", help="With --via: the replay user.")
+    ] = "replay-investigator",
+    password: Annotated[
+        str | None,
+        typer.Option(
+            "--password",
+            envvar="TRIALTWIN_PASSWORD",
+            help="With --via: the replay user's password.",
+            show_default=False,
+        ),
+    ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option("--report", help="With --via: write the replay's report (JSON) here.", show_default=False),
+    ] = None,
 ) -> None:
     """Simulate the trial patient by patient through its own rules and write the analysis frames.
 
@@ -96,10 +130,28 @@ def simulate_command(
     files whatever --workers is.
 
     Example: [bold]trialtwin simulate --seed 7 --replicates 4 --workers 2 --out out/sim[/]
+
+    With [bold]--via URL[/] the twin's first --n randomized patients are pushed through the live JSON API instead
+    (nothing is written but --report): [bold]trialtwin simulate --via http://127.0.0.1:8000 --n 50[/]
     """
     protocol = load_protocol(study)
     scen = load_scenario(scenario, protocol.id)
     scen.check_against(protocol)
+    if via is not None:
+        from trialtwin.cli.journey import simulate_via
+
+        simulate_via(
+            via,
+            protocol,
+            scen,
+            seed=1 if seed is None else seed,
+            n=patients,
+            user=user,
+            password=password,
+            report_path=report,
+        )
+        return
+    seed = 2024 if seed is None else seed
     children = np.random.SeedSequence(seed).spawn(replicates)
     scenario_json = scen.model_dump_json()
     folders = [out / f"rep-{i + 1:04d}" for i in range(replicates)]

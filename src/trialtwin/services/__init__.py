@@ -36,6 +36,7 @@ from trialtwin.services.events import (
 from trialtwin.services.export import export_frames
 from trialtwin.services.labs import LabResult, record_labs, record_labs_in
 from trialtwin.services.randomize import RandomizationResult, get_randomization, randomize, randomize_in
+from trialtwin.services.records import ClinicalRecordView, FactsRecord, get_clinical_record, get_facts
 from trialtwin.services.schedule import PlannedDose, PlannedScan, ScheduleView, get_schedule
 from trialtwin.services.studies import StudyInfo, load_study, study_protocol
 from trialtwin.services.subjects import (
@@ -79,6 +80,7 @@ __all__ = [
     "AlreadyRandomized",
     "BaselineIn",
     "BaselineRecord",
+    "ClinicalRecordView",
     "Clock",
     "CorrectionResult",
     "Database",
@@ -86,6 +88,7 @@ __all__ = [
     "DosingVisitIn",
     "DosingVisitResult",
     "EligibilityRecord",
+    "FactsRecord",
     "FieldError",
     "LabResult",
     "NewLesion",
@@ -116,7 +119,9 @@ __all__ = [
     "enter_eligibility_in",
     "export_frames",
     "get_assessments",
+    "get_clinical_record",
     "get_eligibility",
+    "get_facts",
     "get_randomization",
     "get_schedule",
     "get_screening",

@@ -22,7 +22,7 @@ from trialtwin.services.studies import study_protocol
 from trialtwin.services.subjects import ScreeningRecord
 from trialtwin.store.db import Database
 from trialtwin.store.repositories import get_study, get_subject
-from trialtwin.store.tables import AuditLog, Base, Site, Study, Subject, SubjectStatus
+from trialtwin.store.tables import AuditLog, Base, Site, Study, Subject, SubjectStatus, User
 
 CONCEALED = "[concealed]"
 #: Per table, the audited fields nobody sees through the service (allocation concealment and secrets).
@@ -147,10 +147,17 @@ def audit_entries(
     limit: int = 200,
 ) -> list[dict[str, Any]]:
     """Audit entries in chain order after sequence ``after`` (at most ``limit``): all of them, or those of
-    one subject's records; concealed fields replaced by ``"[concealed]"``."""
+    one subject's records; concealed fields replaced by ``"[concealed]"``. ``user_name`` is the display name
+    of ``user_id`` (who made the change, 21 CFR 11.10(e); the printed name, as in 11.50(a)(1))."""
     with db.read_session() as session:
         get_study(session, study_id)
-        query = select(AuditLog).where(AuditLog.seq > after).order_by(AuditLog.seq).limit(limit)
+        query = (
+            select(AuditLog, User.display_name)
+            .outerjoin(User, User.id == AuditLog.user_id)
+            .where(AuditLog.seq > after)
+            .order_by(AuditLog.seq)
+            .limit(limit)
+        )
         if screening_id is not None:
             subject = get_subject(session, study_id, screening_id)
             keys = _subject_records(session, subject)
@@ -167,6 +174,7 @@ def audit_entries(
                 "seq": e.seq,
                 "at": e.at,
                 "user_id": e.user_id,
+                "user_name": name,
                 "action": e.action,
                 "table": e.table_name,
                 "record_id": e.record_id,
@@ -176,5 +184,5 @@ def audit_entries(
                 "reason": e.reason,
                 "hash": e.hash,
             }
-            for e in session.execute(query).scalars()
+            for e, name in session.execute(query)
         ]

@@ -3,10 +3,15 @@ when present, the pages (``trialtwin.web.pages.router``) and static files.
 
 ``app.state.db`` (a :class:`~trialtwin.services.Database`) and ``app.state.clock`` (the server clock, a
 callable giving an aware UTC datetime) can be injected, so tests move time without sleeping.
+
+With ``settings.virtual_clock`` (``trialtwin serve --virtual-clock``, for twin replays on scratch databases only)
+the clock is a :class:`~trialtwin.web.api.clock.VirtualClock`, the ``/api/v1/virtual-clock`` routes exist, and
+every response carries ``X-Trialtwin-Virtual-Clock: on`` (pages also show a banner).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 from pathlib import Path
 from typing import Any
@@ -42,6 +47,7 @@ def create_app(
     """The app for ``settings`` (default: ``Settings.from_env()``); ``db`` and ``clock`` override the
     database opened from ``settings.db_url`` and the system clock; ``include_pages=False`` serves the API
     only."""
+    from trialtwin.web.api import clock as virtual_clock
     from trialtwin.web.api import router as api_router
 
     settings = settings or Settings.from_env()
@@ -58,7 +64,14 @@ def create_app(
     )
     app.state.settings = settings
     app.state.db = db if db is not None else Database(settings.db_url, pool_size=settings.pool_size)
-    app.state.clock = clock if clock is not None else system_clock
+    if settings.virtual_clock:
+        if clock is not None and not isinstance(clock, virtual_clock.VirtualClock):
+            raise TypeError("virtual_clock mode needs a VirtualClock (or none) as the clock")
+        start = settings.virtual_clock_start or dt.datetime.now(dt.UTC)
+        app.state.clock = clock if clock is not None else virtual_clock.VirtualClock(start)
+        app.include_router(virtual_clock.router, prefix=API_PREFIX)
+    else:
+        app.state.clock = clock if clock is not None else system_clock
     app.include_router(api_router, prefix=API_PREFIX)
     pages = _pages_module() if include_pages else None
     if pages is not None and hasattr(pages, "router"):
@@ -67,4 +80,6 @@ def create_app(
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     errors.install(app, render_page_error=getattr(pages, "render_error", None) if pages is not None else None)
     app.add_middleware(SecurityHeadersMiddleware, secure=settings.secure)
+    if settings.virtual_clock:
+        app.add_middleware(virtual_clock.VirtualClockHeaderMiddleware)
     return app

@@ -17,6 +17,7 @@ LoginFailed                                  401
 AccountLocked                                429
 other ServiceError / TrialtwinError          422
 write conflict in the database               409
+client disconnected while sending the body   400 (no one reads it; logged at debug level only)
 ===========================================  ======
 """
 
@@ -32,6 +33,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import IntegrityError, OperationalError
+from starlette.requests import ClientDisconnect
 
 from trialtwin.protocol.errors import TrialtwinError
 from trialtwin.services import PermissionDenied, RecordNotFound, WorkflowError
@@ -124,6 +126,13 @@ def install(app: FastAPI, *, render_page_error: ErrorRenderer | None = None) -> 
         if status == 401 and is_api(request):
             headers = {"WWW-Authenticate": "Bearer"}
         return respond(request, status, str(exc), headers)
+
+    @app.exception_handler(ClientDisconnect)
+    async def _disconnect(request: Request, exc: ClientDisconnect) -> Response:
+        """The browser went away while its request body was being read (a closed tab, a reload during a
+        post): nothing was written and nobody reads the answer, so it is not an application error."""
+        log.debug("client disconnected during %s %s", request.method, request.url.path)
+        return Response(status_code=400)
 
     @app.exception_handler(IntegrityError)
     async def _conflict(request: Request, exc: IntegrityError) -> Response:

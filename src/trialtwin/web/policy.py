@@ -76,7 +76,9 @@ POLICY: dict[str, PolicyRule] = {
     "visit.record": _rule(SITE_STAFF, "site", "dosing visit: weight, labs, dose decision", writes=True),
     "assessment.record": _rule(SITE_STAFF, "site", "tumour assessment (RECIST 1.1)", writes=True),
     "ae.record": _rule(SITE_STAFF, "site", "adverse event", writes=True),
-    "disposition.record": _rule(SITE_STAFF, "site", "end of treatment, withdrawal, death", writes=True),
+    "disposition.record": _rule(
+        SITE_STAFF, "site", "end of treatment, withdrawal, survival contact, death", writes=True
+    ),
     "record.correct": _rule(SITE_STAFF, "site", "correct an entered clinical value (reason required)", writes=True),
     "sign": _rule({INVESTIGATOR}, "site", "e-sign a casebook or visit (21 CFR 11.200)", writes=True),
     "audit.read": _rule(
@@ -85,6 +87,9 @@ POLICY: dict[str, PolicyRule] = {
     "subject.audit": _rule(SUBJECT_READERS, "site", "one subject's audit trail (read only)"),
     "export": _rule({DATA_MANAGER, STATISTICIAN, SPONSOR}, "study", "analysis frames export", all_sites=True),
     "admin.users": _rule({ADMIN}, "study", "accounts and roles; security log", writes=True),
+    "clock.set": _rule(
+        {ADMIN}, "study", "move the virtual clock forward (serve --virtual-clock, twin replays only)", writes=True
+    ),
 }
 
 

@@ -121,6 +121,7 @@ class AuditEntryOut(BaseModel):
     seq: int
     at: dt.datetime
     user_id: int
+    user_name: str | None = None  # display name of user_id (added; older clients ignore it)
     action: str
     table: str
     record_id: str

@@ -3,13 +3,19 @@
 Session limits are capped at the requirement's maxima: idle ≤ 30 minutes, absolute ≤ 12 hours
 (ASVS 7.3.1/7.3.2; trial-system-requirements G16). ``secure`` (behind TLS) turns on the ``Secure`` cookie
 flag, the ``__Host-`` cookie prefix and HSTS (ASVS 3.3.1, 3.4.1; G15).
+
+``virtual_clock`` (``trialtwin serve --virtual-clock``, off by default and never implied) replaces the server clock
+by a settable :class:`~trialtwin.web.api.clock.VirtualClock` starting at ``virtual_clock_start``, for
+twin replays on scratch databases only (docs/service/clinical.md, "Twin through the live service"); it steps
+back only when the replay asks for it explicitly.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 DEFAULT_DB_URL = "sqlite:///trialtwin.db"
 
@@ -23,6 +29,15 @@ class Settings(BaseModel):
     absolute_timeout_hours: int = Field(default=12, ge=1, le=12)
     token_lifetime_hours: int = Field(default=12, ge=1, le=24 * 30)
     pool_size: int = Field(default=16, ge=1, le=256)
+    virtual_clock: bool = False
+    virtual_clock_start: dt.datetime | None = None
+
+    @field_validator("virtual_clock_start")
+    @classmethod
+    def _aware(cls, value: dt.datetime | None) -> dt.datetime | None:
+        if value is not None and value.utcoffset() is None:
+            raise ValueError("virtual_clock_start needs a time zone (UTC), e.g. 2020-01-01T12:00:00Z")
+        return value.astimezone(dt.UTC) if value is not None else None
 
     @property
     def cookie_name(self) -> str:
@@ -32,11 +47,17 @@ class Settings(BaseModel):
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
-        """Settings from ``TRIALTWIN_DB_URL`` and ``TRIALTWIN_SECURE`` (``1``/``true``), then ``overrides``."""
+        """Settings from ``TRIALTWIN_DB_URL``, ``TRIALTWIN_SECURE`` and ``TRIALTWIN_VIRTUAL_CLOCK`` (``1``/``true``),
+        ``TRIALTWIN_VIRTUAL_CLOCK_START`` (ISO time) and ``TRIALTWIN_TOKEN_LIFETIME_HOURS``, then ``overrides``."""
         values: dict[str, object] = {}
         if os.environ.get("TRIALTWIN_DB_URL"):
             values["db_url"] = os.environ["TRIALTWIN_DB_URL"]
-        if os.environ.get("TRIALTWIN_SECURE"):
-            values["secure"] = os.environ["TRIALTWIN_SECURE"].strip().lower() in ("1", "true", "yes", "on")
+        for flag, name in (("TRIALTWIN_SECURE", "secure"), ("TRIALTWIN_VIRTUAL_CLOCK", "virtual_clock")):
+            if os.environ.get(flag):
+                values[name] = os.environ[flag].strip().lower() in ("1", "true", "yes", "on")
+        if os.environ.get("TRIALTWIN_VIRTUAL_CLOCK_START"):
+            values["virtual_clock_start"] = os.environ["TRIALTWIN_VIRTUAL_CLOCK_START"]
+        if os.environ.get("TRIALTWIN_TOKEN_LIFETIME_HOURS"):
+            values["token_lifetime_hours"] = os.environ["TRIALTWIN_TOKEN_LIFETIME_HOURS"]
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls.model_validate(values)

@@ -43,6 +43,14 @@ class Browser:
     def post(self, path: str, data: dict[str, str] | None = None, **kwargs: Any) -> httpx.Response:
         return self.client.post(path, data={"csrf_token": self.csrf, **(data or {})}, **kwargs)
 
+    def submit(self, path: str, data: dict[str, str] | None = None) -> httpx.Response:
+        """Post a form like a browser: a saved form answers 303 See Other (Post/Redirect/Get), which is
+        followed with a GET; any other answer (a form with errors) is returned as it is."""
+        r = self.post(path, data)
+        if r.status_code != 303:
+            return r
+        return self.get(r.headers["location"])
+
 
 def subject_url(screening_id: str) -> str:
     return f"/studies/{STUDY}/subjects/{screening_id}"
@@ -62,7 +70,7 @@ def visit_form(b: Browser, screening_id: str, **fields: str) -> dict[str, str]:
 
 
 def record_visit(b: Browser, screening_id: str, **labs: str) -> httpx.Response:
-    """Baseline (once) and a C1D1 dosing visit; returns the result page."""
+    """Baseline (once) and a C1D1 dosing visit; returns the result page (after the redirect)."""
     url = subject_url(screening_id)
     b.post(url + "/baseline", {"baseline_weight_kg": "65", "height_cm": "165", "ecog": "1"})
-    return b.post(url + "/visits", visit_form(b, screening_id, **labs))
+    return b.submit(url + "/visits", visit_form(b, screening_id, **labs))

@@ -84,7 +84,7 @@ def _scan(b: Browser, sid: str, date: str, t1: str, t2: str, **extra: str) -> st
         "n0_status": "present",
         **extra,
     }
-    r = b.post(subject_url(sid) + "/assessments", data)
+    r = b.submit(subject_url(sid) + "/assessments", data)
     assert r.status_code == 200, r.text[-3000:]
     return r.text
 
@@ -105,7 +105,9 @@ def test_scans_give_the_recist_response(browser: Callable[[str], Browser], web: 
     assert re.search(r'id="recist-overall">PD<', page)
     overview = b.get(subject_url(sid)).text
     rows = re.findall(
-        r"<tr>\s*<td>(2025-\d\d-\d\d)[^<]*(?:<span[^>]*>baseline</span>)?</td>.*?<td>(yes|no)</td>", overview, re.S
+        r"<tr>\s*<td class=\"nowrap\">(2025-\d\d-\d\d)[^<]*(?:<span[^>]*>baseline</span>)?</td>.*?<td>(yes|no)</td>",
+        overview,
+        re.S,
     )
     assert rows == [("2025-02-27", "no"), ("2025-04-11", "no"), ("2025-04-13", "yes")]
 
@@ -138,7 +140,7 @@ def test_scan_bad_input_names_the_row_field(browser: Callable[[str], Browser], w
 def test_adverse_event_term_is_rendered_inert(browser: Callable[[str], Browser], web: Web) -> None:
     b = browser("inv1")
     sid = _randomized(web)
-    r = b.post(subject_url(sid) + "/adverse-events", {"term": XSS, "grade": "2", "onset": "2025-03-02"})
+    r = b.submit(subject_url(sid) + "/adverse-events", {"term": XSS, "grade": "2", "onset": "2025-03-02"})
     assert r.status_code == 200
     assert XSS not in r.text
     assert "&lt;img src=x onerror=alert(1)&gt;&lt;script&gt;" in r.text

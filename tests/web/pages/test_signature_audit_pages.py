@@ -34,7 +34,7 @@ def test_signing_needs_the_password_and_shows_the_manifestation(browser: Callabl
     assert '<span class="badge valid">valid</span>' in overview
     # a later change of the casebook breaks it (11.70)
     r = b.post(url + "/adverse-events", {"term": "Nausea", "grade": "1", "onset": "2025-03-02"})
-    assert r.status_code == 200
+    assert r.status_code == 303
     overview = b.get(url).text
     assert '<span class="badge broken">broken</span>' in overview
     assert '<span class="badge valid">valid</span>' not in overview

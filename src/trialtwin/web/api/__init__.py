@@ -7,13 +7,14 @@ import importlib
 
 from fastapi import APIRouter
 
-from trialtwin.web.api import audit, auth, signatures, studies
+from trialtwin.web.api import audit, auth, records, signatures, studies
 
 router = APIRouter()
 router.include_router(auth.router)
 router.include_router(studies.router)
 router.include_router(audit.router)
 router.include_router(signatures.router)
+router.include_router(records.router)
 
 # Routes over services that other helpers add (clinical use cases, export): included when present.
 for _name in ("clinical", "export"):

@@ -26,6 +26,7 @@ from trialtwin.services.events import (
     record_death,
     record_end_of_treatment,
     record_new_anticancer_therapy,
+    record_survival_contact,
     record_withdrawal,
     resolve_adverse_event,
 )
@@ -132,6 +133,10 @@ class NewTherapyBody(Request):
 class WithdrawalBody(Request):
     withdrawal_date: dt.date
     detail: str | None = Field(default=None, max_length=2000)
+
+
+class SurvivalContactBody(Request):
+    contact_date: dt.date
 
 
 class DeathBody(Request):
@@ -254,6 +259,14 @@ def withdrawal(
             db, study_id, screening_id, body.withdrawal_date, detail=body.detail, actor=a.who.user_id, clock=clock
         )
     )
+
+
+@router.post(SUBJECT + "/survival-contacts", status_code=204)
+def survival_contact(
+    study_id: str, screening_id: str, body: SurvivalContactBody, a: DispositionRec, db: DbDep, clock: ClockDep
+) -> None:
+    """Record that the subject was known alive on ``contact_date`` (long-term follow-up for overall survival)."""
+    record_survival_contact(db, study_id, screening_id, body.contact_date, actor=a.who.user_id, clock=clock)
 
 
 @router.post(SUBJECT + "/death", status_code=201)

@@ -9,10 +9,7 @@ from typing import Any
 
 from trialtwin.protocol.model import Protocol
 from trialtwin.protocol.rules import FactDefinition, FactType
-from trialtwin.services import Database, study_protocol
-from trialtwin.services.browse import audit_entries
-
-AUDIT_PAGE = 500
+from trialtwin.services import Database, get_facts, study_protocol
 
 
 def protocol_of(db: Database, study_id: str) -> Protocol:
@@ -77,20 +74,10 @@ def arm_label(protocol: Protocol, arm_id: str) -> str:
 
 
 def stored_facts(db: Database, study_id: str, screening_id: str) -> dict[str, Any]:
-    """The subject's latest saved eligibility facts (to start a correction from them), as the audit trail
-    recorded them (the ``screening_facts`` rows are append-only, one per version; 21 CFR 11.10(e)); ``{}``
-    before any. Read through ``services.browse.audit_entries``, the one read use case that returns them."""
-    latest: dict[str, Any] = {}
-    after = 0
-    while True:
-        entries = audit_entries(db, study_id, screening_id=screening_id, after=after, limit=AUDIT_PAGE)
-        for entry in entries:
-            new = entry.get("new")
-            if entry.get("table") == "screening_facts" and isinstance(new, dict) and isinstance(new.get("facts"), dict):
-                latest = dict(new["facts"])
-        if len(entries) < AUDIT_PAGE:
-            return latest
-        after = int(entries[-1]["seq"])
+    """The subject's latest saved eligibility facts (a correction starts from them; each save is a new version,
+    21 CFR 11.10(e)), ``{}`` before any (``services.get_facts``)."""
+    saved = get_facts(db, study_id, screening_id)
+    return dict(saved.facts) if saved is not None else {}
 
 
 def facts_to_form(facts: dict[str, Any], override_prefix: str) -> dict[str, str]:

@@ -4,6 +4,11 @@ assessment (→ the RECIST 1.1 time-point response), adverse event, end of treat
 Each form calls one use case of :mod:`trialtwin.services` (one transaction: load → engine → save + audit) and
 shows what the engine decided. A bad value re-renders the form with the field named (422); a step the
 subject's state forbids (e.g. a dose after the end of treatment) re-renders it with the reason (409).
+
+Post/Redirect/Get: a saved form answers 303 to a page that reads the stored record
+(``services.get_clinical_record``): the dose decision of the visit, the RECIST response of the scan, the
+adverse event recorded. Reloading that page repeats a read, never the write (a reload of a POST would record
+a second adverse event; RFC 9110 §15.4.4, 303 See Other).
 """
 
 from __future__ import annotations
@@ -11,12 +16,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
 from trialtwin.protocol.errors import TrialtwinError
-from trialtwin.services import get_randomization, get_screening
+from trialtwin.services import get_clinical_record, get_randomization, get_screening
 from trialtwin.services.assessments import (
     NewLesion,
     NonTargetFinding,
@@ -38,7 +44,7 @@ from trialtwin.services.schedule import get_schedule
 from trialtwin.services.visits import BaselineIn, DosingVisitIn, record_baseline, record_dosing_visit
 from trialtwin.web.deps import Access, ClockDep, DbDep, authorize
 from trialtwin.web.pages._forms import FormData, FormReader, service_errors
-from trialtwin.web.pages._render import render
+from trialtwin.web.pages._render import render, render_error
 from trialtwin.web.pages._study import arm_label, arm_regimens, protocol_of
 
 router = APIRouter()
@@ -48,6 +54,7 @@ VisitRecord = Annotated[Access, Depends(authorize("visit.record"))]
 AssessmentRecord = Annotated[Access, Depends(authorize("assessment.record"))]
 AeRecord = Annotated[Access, Depends(authorize("ae.record"))]
 DispositionRecord = Annotated[Access, Depends(authorize("disposition.record"))]
+SubjectRead = Annotated[Access, Depends(authorize("subject.read"))]
 
 LAB_LABELS = {
     "anc": "Absolute neutrophil count",
@@ -106,8 +113,12 @@ def _page(
     return render(request, template, context, principal=access.who, study_id=study_id, status_code=status_code)
 
 
-def _done(study_id: str, screening_id: str) -> Response:
-    return RedirectResponse(f"/studies/{study_id}/subjects/{screening_id}", status_code=303)
+def _done(study_id: str, screening_id: str, path: str = "", **query: Any) -> Response:
+    """303 See Other to the subject's overview, or to ``path`` under it (Post/Redirect/Get)."""
+    url = f"/studies/{study_id}/subjects/{screening_id}{path}"
+    if query:
+        url += "?" + urlencode(query)
+    return RedirectResponse(url, status_code=303)
 
 
 # ---- dosing visit -------------------------------------------------------------------------------------------
@@ -124,7 +135,8 @@ def _visit_extra(db: Any, study_id: str, screening_id: str) -> dict[str, Any]:
         except TrialtwinError:
             regimens = arm_regimens(protocol_of(db, study_id), allocation.arm)
     labs = [(name, LAB_LABELS.get(name, name), unit) for name, unit in LAB_UNITS.items()]
-    return {"regimens": regimens, "planned": planned, "labs": labs}
+    baseline = get_clinical_record(db, study_id, screening_id).baseline
+    return {"regimens": regimens, "planned": planned, "labs": labs, "baseline": baseline}
 
 
 @router.get(SUBJECT + "/visits/new")
@@ -201,6 +213,19 @@ def visit_submit(
             status_code=status,
             extra=extra,
         )
+    return _done(study_id, screening_id, "/visits/result", visit_id=result.visit_id)
+
+
+@router.get(SUBJECT + "/visits/result")
+def visit_result(
+    request: Request, study_id: str, screening_id: str, access: SubjectRead, db: DbDep, visit_id: int | None = None
+) -> Response:
+    """The dose decision of a recorded visit, as stored (where the visit form redirects)."""
+    if visit_id is None:
+        return render_error(request, 422, "visit_id: is required (the visit to show)")
+    result = get_clinical_record(db, study_id, screening_id).visit(visit_id)
+    if result is None:
+        raise HTTPException(404, f"subject {screening_id} has no visit {visit_id}")
     return _page(request, access, db, study_id, screening_id, "visit_result.html", "dose decision", result=result)
 
 
@@ -253,8 +278,7 @@ def baseline_submit(
             status_code=status,
             extra=extra,
         )
-    extra["baseline_saved"] = True
-    return _page(request, access, db, study_id, screening_id, "visit.html", "dosing visit", values=values, extra=extra)
+    return _done(study_id, screening_id, "/visits/new")
 
 
 # ---- tumour assessment --------------------------------------------------------------------------------------
@@ -412,6 +436,39 @@ def assessment_submit(
             status_code=status,
             extra=_assessment_extra(),
         )
+    return _done(study_id, screening_id, "/assessments/result", reader=result.reader, date=result.assessment_date)
+
+
+@router.get(SUBJECT + "/assessments/result")
+def assessment_result(
+    request: Request,
+    study_id: str,
+    screening_id: str,
+    access: SubjectRead,
+    db: DbDep,
+    reader: str | None = None,
+    date: str | None = None,
+) -> Response:
+    """One reader's scan with its stored RECIST 1.1 response (where the assessment form redirects)."""
+    when = FormReader({"date": date or ""}).date("date", required=False)
+    if not reader or when is None:
+        return render_error(request, 422, "reader and date (YYYY-MM-DD): are required (the scan to show)")
+    scan = get_clinical_record(db, study_id, screening_id).assessment(reader, when)
+    if scan is None:
+        raise HTTPException(404, f"subject {screening_id} has no {reader} scan on {when}")
+    response = scan.response
+    result = {
+        "assessment_date": scan.date,
+        "reader": scan.reader,
+        "baseline": scan.baseline,
+        "sum_mm": scan.sum_mm,
+        "overall": response.overall if response else None,
+        "target": response.target if response else None,
+        "non_target": response.non_target if response else None,
+        "new_lesions": bool(scan.new),
+        "pct_from_baseline": response.pct_from_baseline if response else None,
+        "nadir_mm": response.nadir_mm if response else None,
+    }
     return _page(
         request, access, db, study_id, screening_id, "assessment_result.html", "RECIST response", result=result
     )
@@ -422,8 +479,16 @@ def assessment_submit(
 
 @router.get(SUBJECT + "/adverse-events/new")
 def ae_form(
-    request: Request, study_id: str, screening_id: str, access: AeRecord, db: DbDep, clock: ClockDep
+    request: Request,
+    study_id: str,
+    screening_id: str,
+    access: AeRecord,
+    db: DbDep,
+    clock: ClockDep,
+    recorded: int | None = None,
 ) -> Response:
+    """The form; after a save (``?recorded=<id>``) it shows the event as stored above an empty form."""
+    result = get_clinical_record(db, study_id, screening_id).adverse_event(recorded) if recorded else None
     return _page(
         request,
         access,
@@ -432,6 +497,7 @@ def ae_form(
         screening_id,
         "adverse_event.html",
         "adverse event",
+        result=result,
         values={"onset": _today(clock)},
     )
 
@@ -483,17 +549,7 @@ def ae_submit(
             values=form,
             status_code=status,
         )
-    return _page(
-        request,
-        access,
-        db,
-        study_id,
-        screening_id,
-        "adverse_event.html",
-        "adverse event",
-        result=result,
-        values={"onset": _today(clock)},
-    )
+    return _done(study_id, screening_id, "/adverse-events/new", recorded=result.id)
 
 
 # ---- end of treatment, death --------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The site dashboard (subjects of the user's sites, by status), registering a screened person, and the
-subject overview (screening, eligibility verdict with reasons, allocation, schedule, clinical record).
+subject overview (screening, eligibility verdict with reasons, allocation, the clinical record as stored: dosing
+visits with the dose decisions, RECIST responses per reader, adverse events, disposition and death; the schedule).
 
 Site isolation (trial-system-requirements B3; 21 CFR 11.10(d)): the dashboard lists only the subjects of the
 sites where the user holds a subject-reading role; a subject of another site is a 404 (``authorize``).
@@ -142,6 +143,8 @@ def overview(request: Request, study_id: str, screening_id: str, access: Subject
         "signatures": _clinical_view.signatures_of(db, study_id, screening_id),
         "staff": staff,
         "may_sign": _may_at(principal, "sign", study_id, site),
+        "may_correct": _may_at(principal, "record.correct", study_id, site),
+        "event_labels": _clinical_view.EVENT_LABELS,
         "may_audit": may(principal, "subject.audit"),
     }
     return render(request, "subject.html", context, principal=principal, study_id=study_id)
