@@ -3,8 +3,13 @@ PostgreSQL. After the race: no subject randomized twice, no slot given twice, le
 gaps, each stratum's slots a prefix 1..k, every allocation with its audit entry, the chain verifies, and
 what the clients were told equals what the database holds.
 
-Counts are parameters: ``TRIALTWIN_RACE_CLIENTS`` (default 8) × ``TRIALTWIN_RACE_PER_CLIENT`` (default 50).
-benchmarks/service.py runs 32 × 500 and prints the figures.
+Counts are parameters: ``TRIALTWIN_RACE_CLIENTS`` (default 32) × ``TRIALTWIN_RACE_PER_CLIENT`` (default 50,
+i.e. 1,600 randomizations per database, about 10-30 s each on 2 cores; 32 × 500 passes too but its setup of
+16,000 screened subjects takes minutes). benchmarks/service.py runs 32 × 500 and prints the figures.
+
+``services.randomize`` commits concurrent requests together (group commit, ``services.uow.run_grouped``); the
+tests here also cover what that adds: refusals inside a group, a use case that fails after writing (the group
+is run again one by one), and idempotent retries (G2).
 """
 
 from __future__ import annotations
@@ -25,19 +30,22 @@ from trialtwin.services import (
     AlreadyRandomized,
     RandomizationResult,
     UnitOfWork,
+    WorkflowError,
     enter_eligibility_in,
     randomize,
     record_consent_in,
     register_screening,
     register_screening_in,
 )
+from trialtwin.services.idempotency import randomize_idempotent
 from trialtwin.services.randomize import randomize_in
+from trialtwin.services.uow import GroupCommitter, _Job, group_committer
 from trialtwin.store import Database
 from trialtwin.store.audit import verify_chain
 from trialtwin.store.ledger import ledger
-from trialtwin.store.tables import AuditLog, RandomizationStateRow, Subject
+from trialtwin.store.tables import AuditLog, RandomizationStateRow, Subject, SubjectStatus
 
-CLIENTS = int(os.environ.get("TRIALTWIN_RACE_CLIENTS", "8"))
+CLIENTS = int(os.environ.get("TRIALTWIN_RACE_CLIENTS", "32"))
 PER_CLIENT = int(os.environ.get("TRIALTWIN_RACE_PER_CLIENT", "50"))
 SITES = tuple(f"CN-{i:03d}" for i in range(1, 11))
 MAX_BLOCK = 4
@@ -49,8 +57,9 @@ def trial(request: pytest.FixtureRequest) -> Trial:
     return request.getfixturevalue(fixture)  # type: ignore[no-any-return]
 
 
-def prepare(trial: Trial, n: int, *, chunk: int = 100) -> list[str]:
-    """``n`` consented, eligible subjects over 10 sites and 8 strata (setup, a few transactions)."""
+def prepare(trial: Trial, n: int, *, chunk: int = 400, screened: bool = True) -> list[str]:
+    """``n`` consented subjects over 10 sites, eligible in 8 strata when ``screened`` (setup, a few
+    transactions)."""
     ids: list[str] = []
     while len(ids) < n:
         with UnitOfWork(trial.db, actor=trial.investigator, clock=trial.clock) as uow:
@@ -58,7 +67,8 @@ def prepare(trial: Trial, n: int, *, chunk: int = 100) -> list[str]:
                 k = len(ids)
                 sid = register_screening_in(uow, trial.study, SITES[k % len(SITES)]).screening_id
                 record_consent_in(uow, trial.study, sid, dt.date(2025, 3, 1), form_version="v1")
-                enter_eligibility_in(uow, trial.study, sid, facts_for((k * 7 + k // 8) % 8))
+                if screened:
+                    enter_eligibility_in(uow, trial.study, sid, facts_for((k * 7 + k // 8) % 8))
                 ids.append(sid)
     return ids
 
@@ -151,6 +161,78 @@ def test_the_same_subject_sent_by_many_clients_is_randomized_once(trial: Trial) 
     assert len(acks) == 1
     assert len(errors) == 7 and all(isinstance(e, AlreadyRandomized) for e in errors)
     check_ledger(trial, acks, 1)
+
+
+def test_refusals_inside_a_group_leave_the_other_allocations_alone(trial: Trial) -> None:
+    """Group commit: 16 clients at once, half asking for subjects that are not eligible yet (no facts): every
+    refusal is a WorkflowError naming its subject, every eligible subject is allocated, the ledger holds
+    exactly those, gap-free and audited."""
+    good = prepare(trial, 48)
+    unscreened = prepare(trial, 48, screened=False)
+    work = [(good if c % 2 else unscreened)[c // 2 :: 8] for c in range(16)]
+    acks, errors = run_clients(
+        work, lambda sid: randomize(trial.db, trial.study, sid, actor=trial.investigator, clock=trial.clock)
+    )
+    assert sorted(a.screening_id for a in acks) == sorted(good)
+    assert len(errors) == len(unscreened) and all(isinstance(e, WorkflowError) for e in errors)
+    assert sorted(str(e).split(":")[0] for e in errors) == sorted(f"subject {sid}" for sid in unscreened)
+    # Refusals are clean (nothing written): no group had to be rolled back and run again one by one.
+    assert group_committer(trial.db).jobs == len(good) + len(unscreened)
+    check_ledger(trial, acks, len(good))
+
+
+def test_a_use_case_failing_after_writing_does_not_take_its_group_down(trial: Trial) -> None:
+    """Group commit fallback: in one group, a use case that writes (registers a subject) and then fails is
+    rolled back, and the others still commit: the group is run again one use case at a time, so the good
+    allocations are all there, the failed write is not, and the chain verifies."""
+    ids = prepare(trial, 6)
+
+    def write_then_fail(uow: UnitOfWork) -> None:
+        register_screening_in(uow, trial.study, "CN-005")
+        raise RuntimeError("boom after writing")
+
+    def randomizer(sid: str) -> Callable[[UnitOfWork], RandomizationResult]:
+        return lambda uow: randomize_in(uow, trial.study, sid)
+
+    jobs: list[_Job[Any]] = [_Job(randomizer(sid), trial.investigator, trial.clock) for sid in ids[:3]]
+    jobs.append(_Job(write_then_fail, trial.investigator, trial.clock))
+    jobs += [_Job(randomizer(sid), trial.investigator, trial.clock) for sid in ids[3:]]
+    committer = GroupCommitter(trial.db)
+    committer._run(trial.db, jobs)
+    assert committer.batches == 0  # the group was not committed as such
+    failed = jobs[3]
+    assert isinstance(failed.error, RuntimeError) and failed.result is None
+    acks = [j.result for j in jobs if j is not failed]
+    assert all(j.error is None for j in jobs if j is not failed)
+    assert [a.screening_id for a in acks] == ids
+    with trial.db.read_session() as session:
+        at_site = session.execute(
+            select(func.count()).select_from(Subject).where(Subject.screening_id.like("CN-005-%"))
+        ).scalar_one()
+    assert at_site == sum(1 for k in range(6) if SITES[k % len(SITES)] == "CN-005")  # nothing from the failure
+    check_ledger(trial, acks, len(ids))
+
+
+def test_idempotent_retries_give_one_allocation(trial: Trial) -> None:
+    """G2: the same request with one Idempotency-Key, retried 5 times in a row and 5 times at once, gives one
+    allocation and the same answer every time; another key for that subject is refused (AlreadyRandomized)."""
+    sid, other = trial.screen("CN-001", facts_for(1)), trial.screen("CN-003", facts_for(6))
+
+    def call(key: str) -> Callable[[str], RandomizationResult]:
+        return lambda s: randomize_idempotent(
+            trial.db, trial.study, s, key=key, actor=trial.investigator, clock=trial.clock
+        )[0]
+
+    first = [call("key-1")(sid) for _ in range(5)]
+    assert len({(r.subject_number, r.arm, r.sequence, r.randomized_at) for r in first}) == 1
+    acks, errors = run_clients([[other]] * 5, call("key-2"))
+    assert errors == [] and len({(r.subject_number, r.arm, r.sequence) for r in acks}) == 1
+    with pytest.raises(AlreadyRandomized):
+        call("key-3")(sid)
+    check_ledger(trial, [first[0], acks[0]], 2)
+    with trial.db.read_session() as session:
+        statuses = session.execute(select(Subject.status).where(Subject.screening_id.in_([sid, other]))).scalars()
+        assert set(statuses) == {SubjectStatus.RANDOMIZED.value}
 
 
 def test_concurrent_registration_numbers_each_site_without_gaps(trial: Trial) -> None:

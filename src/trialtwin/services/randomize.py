@@ -12,6 +12,14 @@ Locks, in this order (the same order everywhere, so PostgreSQL cannot deadlock):
 state row, the subject row, the audit chain head. The subject is read after the state lock, so two requests
 for one subject are served one after the other and the second is refused. The subject number is
 ``<site>-<ledger sequence, 4 digits>``.
+
+:func:`randomize` hands the use case to the database's group-commit writer
+(:func:`trialtwin.services.uow.run_grouped`): concurrent randomizations are committed together, each with its
+own unit of work and audit entries, each answered only after that commit. The ledger is the same as with one
+transaction each (same order of locks, same checks, same rows). In one transaction the protocol is read, and
+the actor's role at a site checked, once.
+
+Idempotent retries (``Idempotency-Key``, requirement G2) are :mod:`trialtwin.services.idempotency`.
 """
 
 from __future__ import annotations
@@ -19,16 +27,31 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from sqlalchemy import bindparam, select
+
 from trialtwin.engine.randomization import Subject as EngineSubject
 from trialtwin.engine.strata import evaluate_strata
+from trialtwin.protocol.model import Protocol
 from trialtwin.services.access import SITE_STAFF, require_role
 from trialtwin.services.errors import AlreadyRandomized, PermissionDenied, WorkflowError
 from trialtwin.services.studies import study_protocol
-from trialtwin.services.uow import Clock, UnitOfWork
+from trialtwin.services.uow import Clock, UnitOfWork, run_grouped
 from trialtwin.store.db import Database
 from trialtwin.store.ledger import allocate_next, load_state
-from trialtwin.store.repositories import consent_of, get_subject, latest_facts, ledger_entry_for, verdict_for
-from trialtwin.store.tables import LedgerEntry, Site, Subject, SubjectStatus
+from trialtwin.store.repositories import consent_of, get_subject, ledger_entry_for
+from trialtwin.store.tables import (
+    Consent,
+    EligibilityVerdict,
+    LedgerEntry,
+    ScreeningFacts,
+    Site,
+    Subject,
+    SubjectStatus,
+)
+
+#: ``session.info`` keys: protocols read in this transaction; (actor, site) pairs checked in it.
+_PROTOCOLS = "trialtwin.protocols"
+_ROLE_CHECKS = "trialtwin.site_staff_checks"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +85,65 @@ def _result(subject: Subject, entry: LedgerEntry) -> RandomizationResult:
 
 
 def randomize(db: Database, study_id: str, screening_id: str, *, actor: int, clock: Clock) -> RandomizationResult:
-    """Allocate an eligible, consented subject to an arm (see the module docstring for the refusals)."""
-    with UnitOfWork(db, actor=actor, clock=clock) as uow:
-        return randomize_in(uow, study_id, screening_id)
+    """Allocate an eligible, consented subject to an arm (see the module docstring for the refusals).
+    Returns once the allocation is committed (group commit)."""
+    return run_grouped(db, lambda uow: randomize_in(uow, study_id, screening_id), actor=actor, clock=clock)
+
+
+def _protocol(uow: UnitOfWork, study_id: str) -> Protocol:
+    # One look-up per transaction (a group commit randomizes many subjects in one).
+    protocols: dict[str, Protocol] = uow.session.info.setdefault(_PROTOCOLS, {})
+    protocol = protocols.get(study_id)
+    if protocol is None:
+        protocol = protocols[study_id] = study_protocol(uow.session, study_id)
+    return protocol
+
+
+_CONSENTED = select(Consent.id).where(Consent.subject_id == bindparam("subject")).exists()
+#: The latest facts, their verdict and whether a consent exists, in one query (the rows of ``consent_of``,
+#: ``latest_facts`` and ``verdict_for``); built once, so only the parameter changes per call.
+_SCREENING = (
+    select(ScreeningFacts, EligibilityVerdict, _CONSENTED)
+    .outerjoin(EligibilityVerdict, EligibilityVerdict.facts_id == ScreeningFacts.id)
+    .where(ScreeningFacts.subject_id == bindparam("subject"))
+    .order_by(ScreeningFacts.version.desc())
+    .limit(1)
+)
+#: The subject, locked and read afresh (populate_existing): a row this session read earlier in a group
+#: transaction may have been changed by another transaction since (PostgreSQL READ COMMITTED).
+_LOCK_SUBJECT = (
+    select(Subject)
+    .where(Subject.study_id == bindparam("study"), Subject.screening_id == bindparam("screening_id"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+
+
+def _screening(uow: UnitOfWork, subject_pk: int) -> tuple[bool, ScreeningFacts | None, EligibilityVerdict | None]:
+    """Whether the subject has a consent, its latest facts and their verdict."""
+    row = uow.session.execute(_SCREENING, {"subject": subject_pk}).first()
+    if row is None:
+        return consent_of(uow.session, subject_pk) is not None, None, None
+    return bool(row[2]), row[0], row[1]
+
+
+def _lock_subject(uow: UnitOfWork, study_id: str, screening_id: str) -> Subject:
+    params = {"study": study_id, "screening_id": screening_id}
+    subject = uow.session.execute(_LOCK_SUBJECT, params).scalar_one_or_none()
+    return subject if subject is not None else get_subject(uow.session, study_id, screening_id)  # raises
+
+
+def _site_staff(uow: UnitOfWork, actor: int, site_pk: int) -> Site:
+    """The subject's site, once the actor is known to be site staff there (checked once per transaction and
+    (actor, site): a group commit is one transaction, as if every check ran at its start)."""
+    checked: dict[tuple[int, int], Site] = uow.session.info.setdefault(_ROLE_CHECKS, {})
+    site = checked.get((actor, site_pk))
+    if site is None:
+        site = uow.session.get(Site, site_pk)
+        assert site is not None
+        require_role(uow.session, actor, SITE_STAFF, site=site)
+        checked[(actor, site_pk)] = site  # also keeps the site in the session's (weak) identity map
+    return site
 
 
 def randomize_in(uow: UnitOfWork, study_id: str, screening_id: str) -> RandomizationResult:
@@ -73,12 +152,10 @@ def randomize_in(uow: UnitOfWork, study_id: str, screening_id: str) -> Randomiza
         raise PermissionDenied("randomization needs an acting user")
     actor = uow.actor
     session = uow.session
-    protocol = study_protocol(session, study_id)
+    protocol = _protocol(uow, study_id)
     locked = load_state(session, study_id, for_update=True)
-    subject = get_subject(session, study_id, screening_id, for_update=True)
-    site = session.get(Site, subject.site_id)
-    assert site is not None
-    require_role(session, actor, SITE_STAFF, site=site)
+    subject = _lock_subject(uow, study_id, screening_id)
+    site = _site_staff(uow, actor, subject.site_id)
     if subject.status == SubjectStatus.RANDOMIZED.value:
         done = ledger_entry_for(session, subject.id)
         when = f" on {done.randomized_at:%Y-%m-%d %H:%M} UTC" if done is not None else ""
@@ -86,10 +163,9 @@ def randomize_in(uow: UnitOfWork, study_id: str, screening_id: str) -> Randomiza
             f"subject {screening_id} is randomized already as {subject.subject_number}{when}; "
             "a subject is never randomized twice"
         )
-    if consent_of(session, subject.id) is None:
+    consented, facts, verdict = _screening(uow, subject.id)
+    if not consented:
         raise WorkflowError(f"subject {screening_id}: record informed consent before randomization")
-    facts = latest_facts(session, subject.id)
-    verdict = verdict_for(session, facts.id) if facts is not None else None
     if facts is None or verdict is None:
         raise WorkflowError(f"subject {screening_id}: enter eligibility facts before randomization")
     if verdict.status != "eligible" or subject.status != SubjectStatus.ELIGIBLE.value:

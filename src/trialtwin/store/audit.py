@@ -219,47 +219,56 @@ def append_audit(session: Session, events: Sequence[AuditEvent], *, user_id: int
     The chain head is locked first (``SELECT ... FOR UPDATE``; SQLite's ``BEGIN IMMEDIATE`` already holds
     the write lock), so concurrent transactions append one after the other without gaps.
     """
-    if not events:
+    return append_audit_groups(session, [(events, user_id, at)])
+
+
+def append_audit_groups(
+    session: Session, groups: Sequence[tuple[Sequence[AuditEvent], int, dt.datetime]]
+) -> list[AuditLog]:
+    """:func:`append_audit` for several use cases committed together (group commit): each ``(events, user id,
+    time)`` in turn, chained in that order, under one lock of the head."""
+    if not any(events for events, _, _ in groups):
         return []
-    when = timestamp_text(at)
     head = _lock_head(session)
     seq, prev = head.seq, head.hash
     rows: list[AuditLog] = []
-    for event in events:
-        if event.action is AuditAction.UPDATE and not (event.reason and event.reason.strip()):
-            raise StoreError(f"{event.table} {event.record_id}: a change after the first save needs a reason")
-        seq += 1
-        entry = AuditEntry(
-            seq=seq,
-            at=when,
-            user_id=user_id,
-            action=event.action.value,
-            table_name=event.table,
-            record_id=event.record_id,
-            fields=_fields(event),
-            old_value=None if event.old is None else canonical_json(event.old),
-            new_value=canonical_json(event.new),
-            reason=event.reason,
-            prev_hash=prev,
-        )
-        digest = entry.compute_hash()
-        row = AuditLog(
-            seq=seq,
-            at=at,
-            user_id=user_id,
-            action=entry.action,
-            table_name=entry.table_name,
-            record_id=entry.record_id,
-            fields=entry.fields,
-            old_value=entry.old_value,
-            new_value=entry.new_value,
-            reason=entry.reason,
-            prev_hash=prev,
-            hash=digest,
-        )
-        session.add(row)
-        rows.append(row)
-        prev = digest
+    for events, user_id, at in groups:
+        when = timestamp_text(at)
+        for event in events:
+            if event.action is AuditAction.UPDATE and not (event.reason and event.reason.strip()):
+                raise StoreError(f"{event.table} {event.record_id}: a change after the first save needs a reason")
+            seq += 1
+            entry = AuditEntry(
+                seq=seq,
+                at=when,
+                user_id=user_id,
+                action=event.action.value,
+                table_name=event.table,
+                record_id=event.record_id,
+                fields=_fields(event),
+                old_value=None if event.old is None else canonical_json(event.old),
+                new_value=canonical_json(event.new),
+                reason=event.reason,
+                prev_hash=prev,
+            )
+            digest = entry.compute_hash()
+            row = AuditLog(
+                seq=seq,
+                at=at,
+                user_id=user_id,
+                action=entry.action,
+                table_name=entry.table_name,
+                record_id=entry.record_id,
+                fields=entry.fields,
+                old_value=entry.old_value,
+                new_value=entry.new_value,
+                reason=entry.reason,
+                prev_hash=prev,
+                hash=digest,
+            )
+            rows.append(row)
+            prev = digest
+    session.add_all(rows)
     head.seq, head.hash = seq, prev
     session.flush()
     return rows
@@ -652,6 +661,20 @@ def rebuild_records(session: Session) -> dict[tuple[str, str], dict[str, Any]]:
 # Recording changes
 
 
+def _flush_sets_values(mapper: Any) -> bool:
+    """Whether an UPDATE of ``mapper``'s table changes values beyond those set (version counter, onupdate).
+    Otherwise the update is flushed later, with the next statement: same rows, fewer flushes."""
+    cached = _FLUSH_SETS_VALUES.get(mapper)
+    if cached is None:
+        cached = _FLUSH_SETS_VALUES[mapper] = mapper.version_id_col is not None or any(
+            c.onupdate is not None or c.server_onupdate is not None for c in mapper.columns
+        )
+    return cached
+
+
+_FLUSH_SETS_VALUES: dict[Any, bool] = {}
+
+
 class AuditRecorder:
     """Writes records through a session and remembers one :class:`AuditEvent` per create or update; the
     events are appended to the chain by :meth:`append` just before the transaction commits.
@@ -688,7 +711,8 @@ class AuditRecorder:
         raw_before = {k: getattr(record, k) for k in columns}
         for key, value in changes.items():
             setattr(record, key, value)
-        self.session.flush()
+        if _flush_sets_values(mapper):
+            self.session.flush()  # the version counter (or an onupdate column) changes at the UPDATE
         after = record_values(record)
         changed = [k for k in sorted(columns) if raw_before[k] != getattr(record, k)]
         if not changed or changed == self._version_keys(mapper):

@@ -57,17 +57,51 @@ def new_state_row(protocol: Protocol, *, seed: int, now: dt.datetime) -> Randomi
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """A state row this session has loaded, its version then, its parsed value, and whether it was locked
+    (``FOR UPDATE``) outside any savepoint, i.e. until the transaction ends."""
+
+    row: RandomizationStateRow
+    version: int
+    state: RandomizationState
+    locked: bool
+
+
+#: ``session.info`` key of the :class:`_Held` states, by study. Within one transaction a version names one
+#: state (the row is locked, and its version goes up with every update); a group commit runs many
+#: randomizations in one transaction and so locks, reads and parses the row once.
+_STATE_CACHE = "trialtwin.randomization_state"
+
+
 def load_state(
     session: Session, study_id: str, *, for_update: bool = False
 ) -> tuple[RandomizationStateRow, RandomizationState]:
     """The study's state row and its value; ``for_update`` locks the row until the transaction ends."""
+    cache: dict[str, _Held] = session.info.setdefault(_STATE_CACHE, {})
+    held = cache.get(study_id)
+    if (
+        held is not None
+        and (held.locked or not for_update)
+        and held.row in session
+        and not session.in_nested_transaction()
+        and held.row.version == held.version  # an expired row (rolled back) is read again here
+    ):
+        return held.row, held.state
     query = select(RandomizationStateRow).where(RandomizationStateRow.study_id == study_id)
     if for_update:
-        query = query.with_for_update()
+        # Read afresh: the row may sit in the session from before, and have been changed since.
+        query = query.with_for_update().execution_options(populate_existing=True)
     row = session.execute(query).scalar_one_or_none()
     if row is None:
         raise StoreError(f"study {study_id!r} has no randomization state (load the study first)")
-    return row, RandomizationState.from_dict(row.state)
+    if held is not None and held.row is row and held.version == row.version:
+        state = held.state
+    else:
+        state = RandomizationState.from_dict(row.state)
+    locked = for_update and not session.in_nested_transaction()
+    cache[study_id] = _Held(row, row.version, state, locked)
+    return row, state
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +142,11 @@ def allocate_next(
         row,
         {"state": state_after, "allocated": sequence, "updated_at": now},
         reason=f"randomization {sequence}",
+    )
+    cache: dict[str, _Held] = session.info.setdefault(_STATE_CACHE, {})
+    previous = cache.get(study_id)
+    cache[study_id] = _Held(
+        row, row.version, new_state, previous is not None and previous.row is row and previous.locked
     )
     entry = LedgerEntry(
         study_id=study_id,
