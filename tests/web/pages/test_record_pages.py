@@ -15,6 +15,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -224,8 +225,9 @@ def test_a_client_that_disconnects_while_posting_is_not_an_application_error(
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    with caplog.at_level(logging.DEBUG):
-        asyncio.run(web.app(scope, receive, send))  # raises if the exception escapes the app
+    # In its own thread: the browser tests' session-scoped Playwright keeps an event loop running in this one.
+    with caplog.at_level(logging.DEBUG), ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, web.app(scope, receive, send)).result()  # raises if the exception escapes the app
     start = next(m for m in sent if m["type"] == "http.response.start")
     assert start["status"] == 400
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
