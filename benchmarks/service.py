@@ -6,9 +6,11 @@ Workloads (each client does PER_CLIENT requests back to back, all clients releas
 * ``randomize``     ``trialtwin.services.randomize`` from CLIENTS threads: group commit (the service's path);
 * ``randomize-1tx`` the same use case in one transaction per request (``UnitOfWork`` + ``randomize_in``), i.e.
   without group commit, for comparison;
+* ``randomize-idem`` ``services.idempotency.randomize_idempotent`` (the API's ``Idempotency-Key`` path: group
+  commit, the key row in the allocation's unit of work), one new key per request;
 * ``crf``           a CRF save: the first eligibility facts of a consented subject
-  (``services.enter_eligibility``, one transaction each, as the service does it today);
-* ``crf-grouped``   the same save through the group-commit writer (``run_grouped`` + ``enter_eligibility_in``);
+  (``services.enter_eligibility``, through the group-commit writer, as the service does it);
+* ``crf-1tx``       the same save in one transaction per request (``UnitOfWork`` + ``enter_eligibility_in``);
 * ``http``          POST /api/v1/studies/{study}/subjects/{id}/randomization against a real ``trialtwin serve``
   (uvicorn, one worker) on a port in 8200-8249, from CLIENTS threads with one ``httpx.Client`` each and an
   API token (skipped, and said so, when the web layer is missing).
@@ -63,8 +65,9 @@ from trialtwin.services import (
     record_consent_in,
     register_screening_in,
 )
+from trialtwin.services.idempotency import randomize_idempotent
 from trialtwin.services.randomize import randomize_in
-from trialtwin.services.uow import group_committer, run_grouped
+from trialtwin.services.uow import group_committer
 from trialtwin.store import Database
 from trialtwin.store.audit import verify_chain
 from trialtwin.store.ledger import ledger
@@ -76,7 +79,7 @@ PASSWORD = "benchmark password"
 ROOT = Path(__file__).resolve().parents[1]
 #: An eligible patient: the documented example (docs/examples/screening-eligible.json), liver enzymes <= 2.5×ULN.
 FACTS = {**json.loads((ROOT / "docs" / "examples" / "screening-eligible.json").read_text()), "ast": 1.1, "alt": 1.0}
-WORKLOADS = ("randomize", "randomize-1tx", "crf", "crf-grouped", "http")
+WORKLOADS = ("randomize", "randomize-1tx", "randomize-idem", "crf", "crf-1tx", "http")
 PORTS = range(8200, 8250)
 
 
@@ -297,8 +300,7 @@ def run_database(label: str, url: str, clients: int, per_client: int, workloads:
         t0 = time.perf_counter()
         user = setup_trial(db)
         plans = {
-            w: prepare(db, user, n, screened=w not in ("crf", "crf-grouped"), start=i * n)
-            for i, w in enumerate(workloads)
+            w: prepare(db, user, n, screened=w not in ("crf", "crf-1tx"), start=i * n) for i, w in enumerate(workloads)
         }
         order = {sid: k for ids in plans.values() for k, sid in enumerate(ids)}
         print(f"{'':<11} (setup of {len(workloads) * n} subjects: {time.perf_counter() - t0:.0f} s)", flush=True)
@@ -310,12 +312,17 @@ def run_database(label: str, url: str, clients: int, per_client: int, workloads:
             with UnitOfWork(db, actor=user, clock=utc_now) as uow:
                 randomize_in(uow, STUDY, sid)
 
+        def one_tx_crf(_: int, sid: str) -> None:
+            with UnitOfWork(db, actor=user, clock=utc_now) as uow:
+                enter_eligibility_in(uow, STUDY, sid, facts_for(order[sid]))
+
         calls: dict[str, Callable[[int, str], Any]] = {
             "randomize": lambda _, sid: randomize(db, STUDY, sid, actor=user, clock=utc_now),
             "randomize-1tx": one_tx_randomize,
             "crf": lambda _, sid: enter_eligibility(db, STUDY, sid, facts_for(order[sid]), actor=user, clock=utc_now),
-            "crf-grouped": lambda _, sid: run_grouped(
-                db, lambda uow: enter_eligibility_in(uow, STUDY, sid, facts_for(order[sid])), actor=user, clock=utc_now
+            "crf-1tx": one_tx_crf,
+            "randomize-idem": lambda _, sid: randomize_idempotent(
+                db, STUDY, sid, key=f"bench-{sid}", actor=user, clock=utc_now
             ),
         }
         for workload in workloads:

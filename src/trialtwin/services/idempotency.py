@@ -1,10 +1,14 @@
 """Idempotent randomization: a request retried with the same ``Idempotency-Key`` gets the first answer and
 never a second allocation (ASVS 2.3.3; trial-system-requirements G2: 5 retries → 1 allocation).
 
-The key and the response are stored in the allocation's own transaction, so either both exist or neither
-does (a crash between them cannot leave an allocation whose retry allocates again). Two concurrent requests
-with one key are serialised by the randomization lock: the second finds the subject randomized, then finds the
-key and answers with the stored response.
+The key and the response are stored in the allocation's own unit of work, so either both exist or neither
+does (a crash between them cannot leave an allocation whose retry allocates again). That unit of work goes
+through the group-commit writer (:func:`trialtwin.services.uow.run_grouped`), as
+:func:`trialtwin.services.randomize.randomize` does, and is answered only after its commit. Two concurrent
+requests with one key are serialised by the randomization lock: the second finds the subject randomized, then
+finds the key and answers with the stored response. A key stored meanwhile by another request (unique per
+user and key) fails the insert, which is flushed inside the unit of work: that use case is then run again
+alone and its ``IntegrityError`` answered from the stored key.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from trialtwin.services.errors import AlreadyRandomized, ServiceError
 from trialtwin.services.randomize import RandomizationResult, randomize_in
-from trialtwin.services.uow import Clock, UnitOfWork
+from trialtwin.services.uow import Clock, UnitOfWork, run_grouped
 from trialtwin.store.audit import to_jsonable
 from trialtwin.store.db import Database
 from trialtwin.store.tables_access import IdempotencyKey
@@ -53,19 +57,23 @@ def randomize_idempotent(
     found = _stored(db, actor, key, request)
     if found is not None:
         return found, True
-    try:
-        with UnitOfWork(db, actor=actor, clock=clock) as uow:
-            result = randomize_in(uow, study_id, screening_id)
-            uow.session.add(
-                IdempotencyKey(
-                    user_id=actor,
-                    key=key,
-                    request=request,
-                    response=to_jsonable(dataclasses.asdict(result)),
-                    created_at=uow.now,
-                )
+
+    def allocate(uow: UnitOfWork) -> RandomizationResult:
+        result = randomize_in(uow, study_id, screening_id)
+        uow.session.add(
+            IdempotencyKey(
+                user_id=actor,
+                key=key,
+                request=request,
+                response=to_jsonable(dataclasses.asdict(result)),
+                created_at=uow.now,
             )
-        return result, False
+        )
+        uow.session.flush()  # a clash of keys fails here, in this use case, not in the group's COMMIT
+        return result
+
+    try:
+        return run_grouped(db, allocate, actor=actor, clock=clock), False
     except (AlreadyRandomized, IntegrityError):
         found = _stored(db, actor, key, request)
         if found is None:

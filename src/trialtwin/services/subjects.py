@@ -2,7 +2,12 @@
 
 Operational order (21 CFR 11.10(f); trial-system-requirements B8): registration → consent → eligibility →
 randomization. A step asked out of order raises :class:`WorkflowError` before anything is written. Each use
-case is one transaction with one audit entry per record written.
+case is one unit of work with one audit entry per record written.
+
+:func:`register_screening`, :func:`record_consent` and :func:`enter_eligibility` hand their unit of work to the
+database's group-commit writer (:func:`trialtwin.services.uow.run_grouped`): concurrent CRF saves are committed
+together, each answered only after that commit, each refusal raised before it writes anything (so it leaves the
+others alone). In one transaction the actor's role at a site is checked, and the protocol read, once.
 
 Eligibility facts are stored as entered, one version per entry: a correction is a new version (with a
 reason), and the earlier facts and verdicts stay on record. The verdict is the engine's
@@ -20,10 +25,11 @@ from typing import Any
 from trialtwin.engine.eligibility import CriterionOutcome, evaluate_eligibility
 from trialtwin.engine.facts import validate_facts
 from trialtwin.engine.strata import evaluate_strata
+from trialtwin.protocol.model import Protocol
 from trialtwin.services.access import SITE_STAFF, require_role
 from trialtwin.services.errors import PermissionDenied, WorkflowError
 from trialtwin.services.studies import study_protocol
-from trialtwin.services.uow import Clock, UnitOfWork
+from trialtwin.services.uow import Clock, UnitOfWork, run_grouped
 from trialtwin.store.audit import to_jsonable
 from trialtwin.store.db import Database
 from trialtwin.store.errors import StoreError
@@ -91,18 +97,40 @@ def _site_of(uow: UnitOfWork, subject: Subject) -> Site:
     return site
 
 
+#: ``session.info`` keys: protocols read in this transaction (shared with ``services.randomize``); (actor, site)
+#: pairs checked in it.
+_PROTOCOLS = "trialtwin.protocols"
+_ROLE_CHECKS = "trialtwin.crf_staff_checks"
+
+
+def _require_site_staff(uow: UnitOfWork, actor: int, site: Site) -> None:
+    """:func:`require_role` for site staff, once per transaction and (actor, site) (a group commit is one
+    transaction, as if every check ran at its start)."""
+    checked: set[tuple[int, int]] = uow.session.info.setdefault(_ROLE_CHECKS, set())
+    if (actor, site.id) not in checked:
+        require_role(uow.session, actor, SITE_STAFF, site=site)
+        checked.add((actor, site.id))
+
+
+def _protocol(uow: UnitOfWork, study_id: str) -> Protocol:
+    protocols: dict[str, Protocol] = uow.session.info.setdefault(_PROTOCOLS, {})
+    protocol = protocols.get(study_id)
+    if protocol is None:
+        protocol = protocols[study_id] = study_protocol(uow.session, study_id)
+    return protocol
+
+
 def register_screening(db: Database, study_id: str, site: str, *, actor: int, clock: Clock) -> ScreeningRecord:
     """Register a person screened at ``site`` (site code, e.g. ``CN-001``); returns their new screening id
     ``<site>-S<nnn>`` (numbered per site in order of registration)."""
-    with UnitOfWork(db, actor=actor, clock=clock) as uow:
-        return register_screening_in(uow, study_id, site)
+    return run_grouped(db, lambda uow: register_screening_in(uow, study_id, site), actor=actor, clock=clock)
 
 
 def register_screening_in(uow: UnitOfWork, study_id: str, site: str) -> ScreeningRecord:
     """:func:`register_screening` inside a unit of work the caller commits (to compose use cases)."""
     actor = _actor(uow)
     site_row = get_site(uow.session, study_id, site, for_update=True)
-    require_role(uow.session, actor, SITE_STAFF, site=site_row)
+    _require_site_staff(uow, actor, site_row)
     if not site_row.active:
         raise WorkflowError(f"site {site} of study {study_id!r} is not active")
     number = count_subjects_at_site(uow.session, site_row.id) + 1
@@ -131,8 +159,12 @@ def record_consent(
 ) -> ScreeningRecord:
     """Record the subject's informed consent, signed on ``consent_date`` (not after today, server clock)
     with consent form ``form_version``. Needed before eligibility facts can be entered (ICH E6(R3) 2.8)."""
-    with UnitOfWork(db, actor=actor, clock=clock) as uow:
-        return record_consent_in(uow, study_id, screening_id, consent_date, form_version=form_version)
+    return run_grouped(
+        db,
+        lambda uow: record_consent_in(uow, study_id, screening_id, consent_date, form_version=form_version),
+        actor=actor,
+        clock=clock,
+    )
 
 
 def record_consent_in(
@@ -142,7 +174,7 @@ def record_consent_in(
     actor = _actor(uow)
     subject = get_subject(uow.session, study_id, screening_id, for_update=True)
     site = _site_of(uow, subject)
-    require_role(uow.session, actor, SITE_STAFF, site=site)
+    _require_site_staff(uow, actor, site)
     if subject.status != SubjectStatus.REGISTERED.value:
         raise WorkflowError(f"subject {screening_id}: consent is recorded already (status {subject.status})")
     if not isinstance(consent_date, dt.date) or isinstance(consent_date, dt.datetime):
@@ -180,8 +212,12 @@ def enter_eligibility(
     the earlier version staying on record. Refused before consent and after randomization. Facts that do not
     fit the protocol's declared facts raise ``FactsError`` naming each bad field; nothing is written then.
     """
-    with UnitOfWork(db, actor=actor, clock=clock) as uow:
-        return enter_eligibility_in(uow, study_id, screening_id, facts, reason=reason)
+    return run_grouped(
+        db,
+        lambda uow: enter_eligibility_in(uow, study_id, screening_id, facts, reason=reason),
+        actor=actor,
+        clock=clock,
+    )
 
 
 def enter_eligibility_in(
@@ -191,7 +227,7 @@ def enter_eligibility_in(
     actor = _actor(uow)
     subject = get_subject(uow.session, study_id, screening_id, for_update=True)
     site = _site_of(uow, subject)
-    require_role(uow.session, actor, SITE_STAFF, site=site)
+    _require_site_staff(uow, actor, site)
     if subject.status == SubjectStatus.REGISTERED.value or consent_of(uow.session, subject.id) is None:
         raise WorkflowError(f"subject {screening_id}: record informed consent before entering eligibility facts")
     if subject.status == SubjectStatus.RANDOMIZED.value:
@@ -201,7 +237,7 @@ def enter_eligibility_in(
         raise WorkflowError(
             f"subject {screening_id}: facts version {previous.version} exists; a correction needs a reason"
         )
-    protocol = study_protocol(uow.session, study_id)
+    protocol = _protocol(uow, study_id)
     checked = validate_facts(protocol, facts, source=f"eligibility facts of {screening_id}")
     result = evaluate_eligibility(protocol, checked, validate=False)
     strata = evaluate_strata(protocol, checked, validate=False)
