@@ -572,6 +572,50 @@ def eot_form(
     )
 
 
+def _save_disposition(
+    request: Request,
+    study_id: str,
+    screening_id: str,
+    access: Access,
+    db: Any,
+    form: Any,
+    *,
+    page: tuple[str, str],
+    date_field: str,
+    choice: tuple[str, tuple[str, ...], str],
+    record: Callable[[dt.date, str, str | None], object],
+) -> Response:
+    """Read a disposition form (a date, one choice from a list, optional detail), save it with ``record``, then
+    redirect to the overview; the form again with each field's error (422, or the service's 4xx) otherwise."""
+    template, title = page
+    field, options, options_key = choice
+    reader = FormReader(form)
+    when = reader.date(date_field)
+    chosen = reader.choice(field, options)
+    detail = reader.text("detail", required=False, max_len=2000)
+    status, errors = 422, reader.errors
+    if not reader.errors and when is not None and chosen is not None:
+        try:
+            record(when, chosen, detail)
+        except TrialtwinError as exc:
+            status, errors = service_errors(exc)
+        else:
+            return _done(study_id, screening_id)
+    return _page(
+        request,
+        access,
+        db,
+        study_id,
+        screening_id,
+        template,
+        title,
+        errors=errors,
+        values=form,
+        status_code=status,
+        extra={options_key: options},
+    )
+
+
 @router.post(SUBJECT + "/end-of-treatment")
 def eot_submit(
     request: Request,
@@ -582,45 +626,23 @@ def eot_submit(
     clock: ClockDep,
     form: FormData,
 ) -> Response:
-    reader = FormReader(form)
-    when = reader.date("eot_date")
-    reason = reader.choice("reason", EOT_REASONS)
-    detail = reader.text("detail", required=False, max_len=2000)
-    extra = {"reasons": EOT_REASONS}
-    if reader.errors or when is None or reason is None:
-        return _page(
-            request,
-            access,
-            db,
-            study_id,
-            screening_id,
-            "end_of_treatment.html",
-            "end of treatment",
-            errors=reader.errors,
-            values=form,
-            status_code=422,
-            extra=extra,
-        )
-    try:
-        record_end_of_treatment(
+    def record(when: dt.date, reason: str, detail: str | None) -> object:
+        return record_end_of_treatment(
             db, study_id, screening_id, when, reason, detail=detail, actor=access.who.user_id, clock=clock
         )
-    except TrialtwinError as exc:
-        status, errors = service_errors(exc)
-        return _page(
-            request,
-            access,
-            db,
-            study_id,
-            screening_id,
-            "end_of_treatment.html",
-            "end of treatment",
-            errors=errors,
-            values=form,
-            status_code=status,
-            extra=extra,
-        )
-    return _done(study_id, screening_id)
+
+    return _save_disposition(
+        request,
+        study_id,
+        screening_id,
+        access,
+        db,
+        form,
+        page=("end_of_treatment.html", "end of treatment"),
+        date_field="eot_date",
+        choice=("reason", EOT_REASONS, "reasons"),
+        record=record,
+    )
 
 
 @router.get(SUBJECT + "/death")
@@ -650,40 +672,20 @@ def death_submit(
     clock: ClockDep,
     form: FormData,
 ) -> Response:
-    reader = FormReader(form)
-    when = reader.date("death_date")
-    cause = reader.choice("cause", DEATH_CAUSES)
-    detail = reader.text("detail", required=False, max_len=2000)
-    extra = {"causes": DEATH_CAUSES}
-    if reader.errors or when is None or cause is None:
-        return _page(
-            request,
-            access,
-            db,
-            study_id,
-            screening_id,
-            "death.html",
-            "death",
-            errors=reader.errors,
-            values=form,
-            status_code=422,
-            extra=extra,
+    def record(when: dt.date, cause: str, detail: str | None) -> object:
+        return record_death(
+            db, study_id, screening_id, when, cause, detail=detail, actor=access.who.user_id, clock=clock
         )
-    try:
-        record_death(db, study_id, screening_id, when, cause, detail=detail, actor=access.who.user_id, clock=clock)
-    except TrialtwinError as exc:
-        status, errors = service_errors(exc)
-        return _page(
-            request,
-            access,
-            db,
-            study_id,
-            screening_id,
-            "death.html",
-            "death",
-            errors=errors,
-            values=form,
-            status_code=status,
-            extra=extra,
-        )
-    return _done(study_id, screening_id)
+
+    return _save_disposition(
+        request,
+        study_id,
+        screening_id,
+        access,
+        db,
+        form,
+        page=("death.html", "death"),
+        date_field="death_date",
+        choice=("cause", DEATH_CAUSES, "causes"),
+        record=record,
+    )
