@@ -68,7 +68,11 @@ def test_canonical_json(value: object, text: str) -> None:
     assert canonical_json(value) == text
 
 
-@pytest.mark.parametrize("bad", [float("nan"), float("inf"), object(), dt.datetime(2025, 1, 1)], ids=str)
+@pytest.mark.parametrize(
+    "bad",
+    [float("nan"), float("inf"), object(), dt.datetime(2025, 1, 1)],
+    ids=["nan", "inf", "object", "naive-datetime"],  # stable ids: pytest-xdist workers must collect the same
+)
 def test_canonical_json_refuses_values_without_one_json_form(bad: object) -> None:
     with pytest.raises((TypeError, ValueError)):
         canonical_json({"v": bad})
