@@ -17,7 +17,8 @@ Workloads (each client does PER_CLIENT requests back to back, all clients releas
 
 Each line gives requests/s, p50/p95/p99 latency, errors, and the benchmark process's CPU time per request (the
 clients' and, in-process, the server's work; on a shared machine the wall-clock rate depends on other load,
-this does not). After the randomize workloads the integrity figures follow (duplicates, gaps, audited
+this much less); grouped workloads also give the SQL statements sent per request (round trips; an
+``executemany`` counts once). After the randomize workloads the integrity figures follow (duplicates, gaps, audited
 allocations, chain). The first line is the fsync time of this disk (4 KiB appends), the floor of one commit.
 
 Subjects are registered, consented and (for randomize) screened beforehand, in transactions of 500 through
@@ -50,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, event, func, select, text
 
 from trialtwin.protocol import load_protocol
 from trialtwin.services import (
@@ -325,9 +326,15 @@ def run_database(label: str, url: str, clients: int, per_client: int, workloads:
                 db, STUDY, sid, key=f"bench-{sid}", actor=user, clock=utc_now
             ),
         }
+        statements = [0]  # SQL statements sent by this process (an executemany counts once)
+
+        @event.listens_for(db.engine, "before_cursor_execute")
+        def _count(*_: Any) -> None:
+            statements[0] += 1
+
         for workload in workloads:
             committer = group_committer(db)
-            batches, jobs = committer.batches, committer.jobs
+            batches, jobs, sent = committer.batches, committer.jobs, statements[0]
             if workload == "http":
                 result = http_race(
                     db.url.render_as_string(hide_password=False), plans[workload], clients, tmp / f"serve-{label}.log"
@@ -341,7 +348,7 @@ def run_database(label: str, url: str, clients: int, per_client: int, workloads:
             if committer.batches > batches:
                 print(
                     f"{'':<11}   group commit: {committer.jobs - jobs} requests in {committer.batches - batches} "
-                    "transactions",
+                    f"transactions; {(statements[0] - sent) / len(result.latencies):.2f} SQL statements per request",
                     flush=True,
                 )
             for message, count in Counter(result.errors).most_common(3):

@@ -41,7 +41,9 @@ from trialtwin.store.audit import canonical_json, rebuild_records, record_id, re
 from trialtwin.store.repositories import facts_history, get_subject, verdict_for
 from trialtwin.store.tables import AuditHead, AuditLog, Base, LedgerEntry, SubjectStatus
 
-NOT_AUDITED = {"audit_log", "audit_head", "audit_checkpoints"}
+#: Tables outside the audit chain by design: the chain itself, and the append-only security log (account and
+#: login events, written beside the audit entries; trialtwin.services.sessions).
+NOT_AUDITED = {"audit_log", "audit_head", "audit_checkpoints", "security_log"}
 
 
 def snapshot(trial: Trial) -> dict[str, Any]:
@@ -349,6 +351,17 @@ def test_loading_a_study_again_is_idempotent_and_a_different_protocol_is_refused
     changed = trial.protocol.model_copy(update={"keywords": ("changed",)})
     with pytest.raises(ServiceError, match="amendments"):
         load_study(trial.db, changed, seed=1, actor=trial.admin, clock=trial.clock)
+
+
+def test_a_blinded_protocol_is_refused(trial: Trial) -> None:
+    """E8: every role sees arms, so a blinded protocol (registry masking other than NONE) is refused, with
+    nothing written, until emergency unblinding exists."""
+    before = snapshot(trial)
+    design = trial.protocol.design.model_copy(update={"masking": "DOUBLE"})
+    blinded = trial.protocol.model_copy(update={"id": "blinded-copy", "design": design})
+    with pytest.raises(ServiceError, match=r"blinded .*open-label trials only"):
+        load_study(trial.db, blinded, seed=1, actor=trial.admin, clock=trial.clock)
+    assert snapshot(trial) == before
 
 
 # ---- audit (A1, A2, A4, G21) ----------------------------------------------------------------------------------

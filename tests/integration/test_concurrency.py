@@ -21,13 +21,13 @@ import dataclasses
 import datetime as dt
 import multiprocessing
 import os
-import threading
-from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import _race
 import pytest
+from _race import SITES, check_ledger, prepare, run_clients
 from _trial import StepClock, Trial, TrialIds, copy_sqlite, facts_for, trial_on
 from sqlalchemy import func, select
 
@@ -37,9 +37,7 @@ from trialtwin.services import (
     UnitOfWork,
     WorkflowError,
     enter_eligibility,
-    enter_eligibility_in,
     randomize,
-    record_consent_in,
     register_screening,
     register_screening_in,
 )
@@ -48,38 +46,11 @@ from trialtwin.services.randomize import randomize_in
 from trialtwin.services.uow import GroupCommitter, _Job, group_committer
 from trialtwin.store import Database
 from trialtwin.store.audit import verify_chain
-from trialtwin.store.ledger import ledger
-from trialtwin.store.tables import AuditLog, RandomizationStateRow, Subject, SubjectStatus
+from trialtwin.store.tables import Subject, SubjectStatus
 
 CLIENTS = int(os.environ.get("TRIALTWIN_RACE_CLIENTS", "32"))
 PER_CLIENT = int(os.environ.get("TRIALTWIN_RACE_PER_CLIENT", "500"))
-SITES = tuple(f"CN-{i:03d}" for i in range(1, 11))
-MAX_BLOCK = 4
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def trial(request: pytest.FixtureRequest) -> Trial:
-    fixture = "sqlite_trial" if request.param == "sqlite" else "pg_trial"
-    return request.getfixturevalue(fixture)  # type: ignore[no-any-return]
-
-
-def prepare(
-    trial: Trial, n: int, *, chunk: int = 400, screened: bool = True, part: int = 0, parts: int = 1
-) -> list[str]:
-    """``n`` consented subjects over 10 sites, eligible in 8 strata when ``screened`` (setup, a few
-    transactions). ``part`` of ``parts``: only the subjects ``k`` with ``k % parts == part`` (for ``parts``
-    dividing 10, a disjoint set of sites, so that processes preparing the parts never wait on a site lock)."""
-    ids: list[str] = []
-    todo = [k for k in range(n) if k % parts == part]
-    while len(ids) < len(todo):
-        with UnitOfWork(trial.db, actor=trial.investigator, clock=trial.clock) as uow:
-            for k in todo[len(ids) : len(ids) + chunk]:
-                sid = register_screening_in(uow, trial.study, SITES[k % len(SITES)]).screening_id
-                record_consent_in(uow, trial.study, sid, dt.date(2025, 3, 1), form_version="v1")
-                if screened:
-                    enter_eligibility_in(uow, trial.study, sid, facts_for((k * 7 + k // 8) % 8))
-                ids.append(sid)
-    return ids
+trial = _race.trial  # the fixture: every test on SQLite and on PostgreSQL
 
 
 def _prepare_in_process(url: str, ids: TrialIds, n: int, part: int, parts: int, out: Any) -> None:
@@ -166,71 +137,6 @@ def race_trial(
     db.dispose()
     if backend == "postgresql":
         pg_server.drop(name)
-
-
-def run_clients(work: list[list[str]], call: Callable[[str], Any]) -> tuple[list[Any], list[BaseException]]:
-    """One thread per list of work, all released together; returns the results and the errors."""
-    barrier = threading.Barrier(len(work))
-    results: list[Any] = []
-    errors: list[BaseException] = []
-    lock = threading.Lock()
-
-    def client(items: list[str]) -> None:
-        barrier.wait()
-        for item in items:
-            try:
-                out = call(item)
-            except BaseException as exc:
-                with lock:
-                    errors.append(exc)
-            else:
-                with lock:
-                    results.append(out)
-
-    threads = [threading.Thread(target=client, args=(items,)) for items in work]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results, errors
-
-
-def check_ledger(trial: Trial, acks: list[RandomizationResult], n: int) -> None:
-    """E3/E4/E6 invariants on the database after a race, and the clients' acknowledgements against it."""
-    with trial.db.read_session() as session:
-        entries = ledger(session, trial.study)
-        assert [e.sequence for e in entries] == list(range(1, n + 1)), "ledger sequence has gaps or repeats"
-        assert len({e.subject_id for e in entries}) == n, "a subject was randomized twice"
-        slots: dict[str, list[int]] = defaultdict(list)
-        arms: dict[str, Counter[str]] = defaultdict(Counter)
-        for e in entries:
-            slots[e.stratum].append(e.stratum_sequence)
-            arms[e.stratum][e.arm] += 1
-        for stratum, used in slots.items():
-            assert sorted(used) == list(range(1, len(used) + 1)), f"stratum {stratum}: slots are not a prefix"
-            assert abs(arms[stratum]["sg"] - arms[stratum]["tpc"]) <= MAX_BLOCK // 2
-        audited = Counter(
-            session.execute(
-                select(AuditLog.record_id).where(
-                    AuditLog.table_name == "randomization_ledger", AuditLog.action == "create"
-                )
-            ).scalars()
-        )
-        assert audited == Counter(str(e.id) for e in entries), "an allocation lacks its (single) audit entry"
-        state = session.get(RandomizationStateRow, trial.study)
-        assert state is not None and state.allocated == n
-        state_updates = session.execute(
-            select(func.count()).where(AuditLog.table_name == "randomization_state", AuditLog.action == "update")
-        ).scalar_one()
-        assert state_updates == n
-        numbers = {row[0]: row[1] for row in session.execute(select(Subject.screening_id, Subject.subject_number))}
-        by_sequence = {e.sequence: e for e in entries}
-        for ack in acks:
-            entry = by_sequence[ack.sequence]
-            assert (entry.arm, entry.stratum, entry.stratum_sequence) == (ack.arm, ack.stratum, ack.stratum_sequence)
-            assert numbers[ack.screening_id] == ack.subject_number
-        report = verify_chain(session)
-        assert report.ok, report.problems
 
 
 def test_concurrent_clients_never_double_book_or_skip_slots(race_trial: tuple[Trial, list[str]]) -> None:

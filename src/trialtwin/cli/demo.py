@@ -18,6 +18,7 @@ from trialtwin.cli.console import console
 from trialtwin.cli.serve import DB_URL_ENV, migrate
 from trialtwin.protocol import load_protocol
 from trialtwin.services import bootstrap_admin, create_user, grant_role, load_study, system_clock
+from trialtwin.services.passwords import check_password
 from trialtwin.services.users import MIN_PASSWORD_LENGTH
 from trialtwin.store.db import DEFAULT_URL, Database
 from trialtwin.store.errors import StoreError
@@ -68,6 +69,9 @@ def demo_command(
     url = db or os.environ.get(DB_URL_ENV) or DEFAULT_URL
     if password is not None and len(password) < MIN_PASSWORD_LENGTH:
         raise StoreError(f"--password needs at least {MIN_PASSWORD_LENGTH} characters")
+    if password is not None:  # the whole policy, for every account, before anything is written (G17)
+        for username in ("admin", *(user[0] for user in DEMO_USERS)):
+            check_password(password, username=username)
     migrate(url)
     database = Database(url, pool_size=1)
     shown = database.url.render_as_string(hide_password=True)

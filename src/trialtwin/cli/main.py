@@ -29,6 +29,7 @@ from trialtwin.cli import screen as screen_cli
 from trialtwin.cli import serve as serve_cli
 from trialtwin.cli import simulate as simulate_cli
 from trialtwin.cli import stats as stats_cli
+from trialtwin.cli import users as users_cli
 from trialtwin.cli.console import err_console
 from trialtwin.protocol.errors import TrialtwinError
 
@@ -78,6 +79,7 @@ app.command("serve")(serve_cli.serve_command)
 app.command("simulate")(simulate_cli.simulate_command)
 app.add_typer(simulate_cli.scenario_app, name="scenario")
 app.add_typer(stats_cli.app, name="stats")
+app.add_typer(users_cli.app, name="users")
 # ----------------------------------------------------------------------------------------------------------------
 
 

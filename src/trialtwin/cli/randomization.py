@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from trialtwin.cli.console import console, print_json
+from trialtwin.cli.db import DbOpt, _open_existing, _url
 from trialtwin.engine.randomization import (
     Balance,
     Method,
@@ -19,6 +20,7 @@ from trialtwin.engine.randomization import (
     simulate_allocation,
 )
 from trialtwin.protocol import load_protocol
+from trialtwin.protocol.errors import TrialtwinError
 
 #: Largest --n accepted (entries per stratum for ``list``; subjects for ``simulate``).
 MAX_LIST_N = 10_000
@@ -124,6 +126,46 @@ def _print_list(result: RandomizationList, seed: int) -> None:
         table.add_row(cell, *map(str, counts), str(blocks), _sequence(stratum.entries))
     console.print(table)
     console.print(f"SHA-256: {result.sha256}", soft_wrap=True)
+
+
+@app.command("list-hash")
+def list_hash_command(
+    study: Annotated[str, typer.Option("--study", help="Study id in the database.")],
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The study's randomization list SHA-256: recorded when the study was loaded, and recomputed now from the
+    sealed seed (requirement E5/G3). For the unblinded statistician; no web route shows it (E2/G5).
+    Exits non-zero when they differ or none was recorded.
+
+    Example: [bold]trialtwin randomization list-hash --db sqlite:///trial.db --study ever-132-002[/]
+    """
+    from trialtwin.services.irt import randomization_list_hash
+
+    database = _open_existing(_url(db))
+    try:
+        result = randomization_list_hash(database, study)
+    finally:
+        database.dispose()
+    data = {
+        "study": result.study_id,
+        "recorded_sha256": result.recorded,
+        "computed_sha256": result.computed,
+        "n_per_stratum": result.n_per_stratum,
+        "recorded_at": None if result.recorded_at is None else result.recorded_at.isoformat(),
+        "matches": result.matches,
+    }
+    if as_json:
+        print_json(data)
+    else:
+        console.print(f"[bold]{result.study_id}[/] randomization list, {result.n_per_stratum} slots per stratum")
+        console.print(f"recorded: {result.recorded or '(none)'}")
+        console.print(f"computed: {result.computed or '(no list: minimisation)'}")
+    if not result.matches:
+        raise TrialtwinError(
+            f"study {study}: the recorded list SHA-256 "
+            + ("is missing" if result.recorded is None else "differs from the one recomputed from the seed")
+        )
 
 
 @app.command("simulate")

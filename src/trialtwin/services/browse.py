@@ -20,6 +20,7 @@ from trialtwin.engine.facts import validate_facts
 from trialtwin.engine.strata import evaluate_strata
 from trialtwin.services.studies import study_protocol
 from trialtwin.services.subjects import ScreeningRecord
+from trialtwin.store.audit import REDACTED, REDACTION_PREFIX
 from trialtwin.store.db import Database
 from trialtwin.store.repositories import get_study, get_subject
 from trialtwin.store.tables import AuditLog, Base, Site, Study, Subject, SubjectStatus, User
@@ -138,6 +139,37 @@ def _subject_records(session: Any, subject: Subject) -> list[tuple[str, str]]:
     return keys
 
 
+def _redactions(session: Any) -> dict[tuple[str, str], list[tuple[int, frozenset[str]]]]:
+    """``(table, record id) → [(seq, fields)]`` of the redaction entries (``AuditRecorder.redact``: the reason
+    starts with ``REDACTION_PREFIX`` and the old value of every field reads ``[redacted]``)."""
+    out: dict[tuple[str, str], list[tuple[int, frozenset[str]]]] = {}
+    query = select(AuditLog.seq, AuditLog.table_name, AuditLog.record_id, AuditLog.old_value).where(
+        AuditLog.reason.startswith(REDACTION_PREFIX, autoescape=True)
+    )
+    for seq, table, rid, old in session.execute(query):
+        values = json.loads(old) if old else None
+        if isinstance(values, dict) and values and all(v == REDACTED for v in values.values()):
+            out.setdefault((table, rid), []).append((seq, frozenset(values)))
+    return out
+
+
+def _masked(
+    redactions: Mapping[tuple[str, str], list[tuple[int, frozenset[str]]]], table: str, rid: str, seq: int
+) -> frozenset[str]:
+    """The fields of entry ``seq`` of ``(table, rid)`` that a later redaction masks."""
+    fields: frozenset[str] = frozenset()
+    for at, names in redactions.get((table, rid), ()):
+        if at > seq:
+            fields |= names
+    return fields
+
+
+def _redact(values: Any, fields: frozenset[str]) -> Any:
+    if not fields or not isinstance(values, dict):
+        return values
+    return {k: (REDACTED if k in fields else v) for k, v in values.items()}
+
+
 def audit_entries(
     db: Database,
     study_id: str,
@@ -148,7 +180,9 @@ def audit_entries(
 ) -> list[dict[str, Any]]:
     """Audit entries in chain order after sequence ``after`` (at most ``limit``): all of them, or those of
     one subject's records; concealed fields replaced by ``"[concealed]"``. ``user_name`` is the display name
-    of ``user_id`` (who made the change, 21 CFR 11.10(e); the printed name, as in 11.50(a)(1))."""
+    of ``user_id`` (who made the change, 21 CFR 11.10(e); the printed name, as in 11.50(a)(1)). A field that a
+    later redaction entry masks (``AuditRecorder.redact``: PII entered by mistake) reads ``"[redacted]"`` and
+    the entry has ``redacted: true``; the stored entry is unchanged."""
     with db.read_session() as session:
         get_study(session, study_id)
         query = (
@@ -169,8 +203,10 @@ def audit_entries(
             query = query.where(
                 or_(*(and_(AuditLog.table_name == t, AuditLog.record_id.in_(ids)) for t, ids in by_table.items()))
             )
+        redactions = _redactions(session)
         return [
             {
+                "redacted": bool(_masked(redactions, e.table_name, e.record_id, e.seq)),
                 "seq": e.seq,
                 "at": e.at,
                 "user_id": e.user_id,
@@ -179,9 +215,14 @@ def audit_entries(
                 "table": e.table_name,
                 "record_id": e.record_id,
                 "fields": e.fields.split(",") if e.fields else [],
-                "old": _conceal(e.table_name, e.old_value),
-                "new": _conceal(e.table_name, e.new_value),
+                "old": _redact(
+                    _conceal(e.table_name, e.old_value), _masked(redactions, e.table_name, e.record_id, e.seq)
+                ),
+                "new": _redact(
+                    _conceal(e.table_name, e.new_value), _masked(redactions, e.table_name, e.record_id, e.seq)
+                ),
                 "reason": e.reason,
+                "prev_hash": e.prev_hash,
                 "hash": e.hash,
             }
             for e, name in session.execute(query)

@@ -1,5 +1,6 @@
 """Load a study from its protocol: the study row (protocol data and SHA-256), its sites, and the empty
-randomization state with its secret seed. Administrators only; audited."""
+randomization state with its secret seed, and the SHA-256 of the randomization list that seed gives
+(requirement E5/G3; :mod:`trialtwin.store.randomization_list`). Administrators only; audited."""
 
 from __future__ import annotations
 
@@ -18,8 +19,10 @@ from trialtwin.services.uow import Clock, UnitOfWork
 from trialtwin.store.audit import canonical_json
 from trialtwin.store.db import Database
 from trialtwin.store.ledger import new_state_row
+from trialtwin.store.randomization_list import IRT_LIST_SCHEMA, study_list
 from trialtwin.store.repositories import get_study
 from trialtwin.store.tables import Site, Study
+from trialtwin.store.tables_irt import RandomizationListRecord
 
 _cache: dict[tuple[str, str], Protocol] = {}
 _cache_lock = threading.Lock()
@@ -55,6 +58,13 @@ def load_study(db: Database, protocol: Protocol, *, seed: int, actor: int, clock
             return StudyInfo(existing.id, existing.nct_id, digest, tuple(s.id for s in protocol.sites))
         if protocol.randomization is None:
             raise ServiceError(f"study {protocol.id!r} declares no randomization section; the IRT needs one")
+        if protocol.design.masking != "NONE":
+            # Every role sees arms (subject records, export, audit): safe only for open-label trials. A blinded
+            # trial needs concealed arms and emergency unblinding (requirement E8; ICH E6(R3) 4.1.4), not built.
+            raise ServiceError(
+                f"study {protocol.id!r} is blinded (design.masking {protocol.design.masking}); the service runs "
+                "open-label trials only (no emergency unblinding yet)"
+            )
         ident = protocol.identification
         uow.audit.create(
             Study(
@@ -79,7 +89,31 @@ def load_study(db: Database, protocol: Protocol, *, seed: int, actor: int, clock
                 )
             )
         uow.audit.create(new_state_row(protocol, seed=seed, now=uow.now))
+        record_randomization_list(uow, protocol, seed, actor=actor)
         return StudyInfo(protocol.id, ident.nct_id, digest, tuple(s.id for s in protocol.sites))
+
+
+def record_randomization_list(uow: UnitOfWork, protocol: Protocol, seed: int, *, actor: int) -> str | None:
+    """Generate the study's randomization list from ``seed`` and record its SHA-256 (audited create, reason
+    "randomization list generated, sha256=…"; ICH E6(R3) 4.3.4, requirement E5/G3). The list itself is not
+    stored (it follows from the sealed seed) and never shown to site roles (E2). ``None`` under
+    minimisation, which has no list."""
+    listing = study_list(protocol, seed)
+    if listing is None:
+        return None
+    uow.audit.create(
+        RandomizationListRecord(
+            study_id=protocol.id,
+            schema=IRT_LIST_SCHEMA,
+            n_per_stratum=listing.n_per_stratum,
+            n_strata=len(listing.list.strata),
+            sha256=listing.sha256,
+            generated_at=uow.now,
+            generated_by=actor,
+        ),
+        reason=f"randomization list generated, sha256={listing.sha256}",
+    )
+    return listing.sha256
 
 
 def study_protocol(session: Session, study_id: str) -> Protocol:

@@ -27,6 +27,8 @@ work: its actor, its clock reading, its audit entries, chained in the order the 
   ``synchronous=FULL``: fsynced; PostgreSQL ``synchronous_commit=on``: flushed to the WAL), so an
   acknowledged write survives a crash (requirement G6). If COMMIT itself fails, every caller of the batch
   gets the error (the outcome is unknown, so nothing is run again).
+* A use case has written when it flushed, left changes pending, or deferred a write of the randomization
+  state row (:func:`trialtwin.store.ledger.deferred_writes`: one UPDATE of that row per transaction).
 * The audit entries of the batch are appended after all its use cases ran, so the chain head is the last lock
   a batch takes, as in a single use case (state row → subject → audit head, so PostgreSQL cannot deadlock on
   that order).
@@ -51,11 +53,18 @@ from sqlalchemy.orm import Session
 from trialtwin.services.errors import ServiceError
 from trialtwin.store.audit import AuditEvent, AuditRecorder, append_audit_groups
 from trialtwin.store.db import Database
+from trialtwin.store.ledger import deferred_writes
 
 #: A source of the current time (timezone-aware).
 Clock = Callable[[], dt.datetime]
 
 T = TypeVar("T")
+
+#: A batch read for the use cases of one kind in a group: ``prefetch(session, [argument of each use case])``,
+#: run once at the start of the group transaction (see :func:`run_grouped`).
+Prefetch = Callable[[Session, list[Any]], None]
+#: ``session.info`` key of what prefetches read; dropped before a use case of another kind runs.
+PREFETCHED = "trialtwin.prefetched"
 
 #: Most use cases committed in one group-commit transaction.
 MAX_GROUP = 64
@@ -146,10 +155,16 @@ class UnitOfWork:
 class _Job(Generic[T]):
     """One queued use case and, once its batch is done, its result or its exception."""
 
-    __slots__ = ("actor", "clock", "done", "error", "fn", "result")
+    __slots__ = ("actor", "clock", "done", "error", "fn", "prefetch", "result")
 
-    def __init__(self, fn: Callable[[UnitOfWork], T], actor: int | None, clock: Clock) -> None:
-        self.fn, self.actor, self.clock = fn, actor, clock
+    def __init__(
+        self,
+        fn: Callable[[UnitOfWork], T],
+        actor: int | None,
+        clock: Clock,
+        prefetch: tuple[Prefetch, Any] | None = None,
+    ) -> None:
+        self.fn, self.actor, self.clock, self.prefetch = fn, actor, clock, prefetch
         self.done = threading.Event()
         self.result: T | None = None
         self.error: BaseException | None = None
@@ -173,9 +188,16 @@ class GroupCommitter:
         self.batches = 0
         self.jobs = 0
 
-    def submit(self, fn: Callable[[UnitOfWork], T], *, actor: int | None, clock: Clock) -> T:
+    def submit(
+        self,
+        fn: Callable[[UnitOfWork], T],
+        *,
+        actor: int | None,
+        clock: Clock,
+        prefetch: tuple[Prefetch, Any] | None = None,
+    ) -> T:
         """Run ``fn(uow)`` in the next group transaction; return its result once that has committed."""
-        job: _Job[T] = _Job(fn, actor, clock)
+        job: _Job[T] = _Job(fn, actor, clock, prefetch)
         with self._cond:
             self._queue.append(job)
             if not self._running:
@@ -233,8 +255,16 @@ class GroupCommitter:
             event.listen(session, "after_flush", lambda *_: flushes.__setitem__(0, flushes[0] + 1))
             try:
                 session.begin()
+                prefetches: dict[Prefetch, list[Any]] = {}
+                for job in batch:
+                    if job.prefetch is not None:
+                        prefetches.setdefault(job.prefetch[0], []).append(job.prefetch[1])
+                for prefetch, arguments in prefetches.items():
+                    prefetch(session, arguments)
                 done: list[tuple[list[AuditEvent], int, dt.datetime]] = []
                 for job in batch:
+                    if PREFETCHED in session.info and (job.prefetch is None or len(prefetches) > 1):
+                        session.info.pop(PREFETCHED)  # another kind of use case may change what was read
                     try:
                         now = server_time(job.clock)
                     except Exception as exc:
@@ -243,13 +273,18 @@ class GroupCommitter:
                     uow = UnitOfWork._joined(db, session, actor=job.actor, now=now)
                     if session.new or session.dirty or session.deleted:
                         session.flush()  # the previous use case's last writes, so they count as its own
-                    before = flushes[0]
+                    before = flushes[0], deferred_writes(session)
                     try:
                         job.result = job.fn(uow)
                         if uow.audit.events and uow.actor is None:
                             raise ServiceError("a write needs an acting user for its audit entry")
                     except Exception as exc:
-                        wrote = flushes[0] != before or session.new or session.dirty or session.deleted
+                        wrote = (
+                            (flushes[0], deferred_writes(session)) != before
+                            or session.new
+                            or session.dirty
+                            or session.deleted
+                        )
                         if wrote or isinstance(exc, SQLAlchemyError):
                             raise  # not a clean refusal: the batch is run again, one use case at a time
                         job.result, job.error = None, exc
@@ -257,7 +292,7 @@ class GroupCommitter:
                     if uow.audit.events:
                         assert uow.actor is not None
                         done.append((uow.audit.events, uow.actor, now))
-                append_audit_groups(session, done)
+                append_audit_groups(session, done, return_rows=False)
                 try:
                     session.commit()
                 except BaseException as exc:
@@ -303,8 +338,23 @@ def group_committer(db: Database) -> GroupCommitter:
         return committer
 
 
-def run_grouped(db: Database, fn: Callable[[UnitOfWork], T], *, actor: int | None, clock: Clock) -> T:
+def run_grouped(
+    db: Database,
+    fn: Callable[[UnitOfWork], T],
+    *,
+    actor: int | None,
+    clock: Clock,
+    prefetch: tuple[Prefetch, Any] | None = None,
+) -> T:
     """``fn(uow)`` committed by the database's group-commit writer (see the module docstring): same result and
     same exceptions as ``with UnitOfWork(db, actor=actor, clock=clock) as uow: return fn(uow)``, returned
-    only after the commit."""
-    return group_committer(db).submit(fn, actor=actor, clock=clock)
+    only after the commit.
+
+    ``prefetch = (function, argument)``: at the start of the group transaction ``function(session, [the
+    arguments of every use case of the group with that function])`` runs once, so that it can lock and read
+    in one query what its use cases would read one by one; it keeps what it read under
+    ``session.info[PREFETCHED]``, where the use cases look first. That is dropped as soon as a use case without
+    that prefetch runs (or the group holds several kinds), so a use case never sees data that another kind of
+    use case in the group may have changed. A prefetch that fails fails the group (rerun one by one, with no
+    prefetch)."""
+    return group_committer(db).submit(fn, actor=actor, clock=clock, prefetch=prefetch)

@@ -17,6 +17,7 @@ from trialtwin.store.audit import (
 from trialtwin.store.db import DEFAULT_URL, Database, open_database
 from trialtwin.store.errors import AuditKeyError, RecordNotFound, StoreError
 from trialtwin.store.tables_access import ApiToken, ESignature, SecurityEvent, WebSession  # registers the access tables
+from trialtwin.store.tables_irt import ManualAllocation, RandomizationInvalidation  # registers the IRT tables
 
 __all__ = [
     "DEFAULT_URL",
@@ -27,6 +28,8 @@ __all__ = [
     "Checkpoint",
     "Database",
     "ESignature",
+    "ManualAllocation",
+    "RandomizationInvalidation",
     "RecordNotFound",
     "SecurityEvent",
     "StoreError",

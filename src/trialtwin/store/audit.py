@@ -33,10 +33,10 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
+from sqlalchemy import Table, insert, select
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trialtwin.store.errors import AuditKeyError, StoreError
@@ -49,6 +49,8 @@ CHECKPOINT_SCHEMA = "trialtwin.audit-checkpoint/1"
 #: Values never written to the audit trail in clear (the change itself is still logged).
 REDACTED_FIELDS: dict[str, frozenset[str]] = {"users": frozenset({"password_hash"})}
 REDACTED = "[redacted]"
+#: Reason prefix of a redaction entry (:meth:`AuditRecorder.redact`).
+REDACTION_PREFIX = "redaction: "
 #: Environment variables naming the checkpoint key (a file path, or the HMAC secret itself).
 KEY_FILE_ENV = "TRIALTWIN_AUDIT_KEY_FILE"
 KEY_ENV = "TRIALTWIN_AUDIT_KEY"
@@ -202,6 +204,40 @@ class AuditEntry:
         )
 
 
+#: JSON text of a string as :func:`canonical_json` writes it (``ensure_ascii=False``).
+_encode_text = json.encoder.encode_basestring
+
+
+def _canonical_values(values: Mapping[str, Any], memo: dict[int, tuple[Any, str]]) -> str:
+    """``canonical_json(values)`` for the old or new values of an event, the same text, with the JSON
+    documents among them (``dict``/``list`` values) encoded once per append: a randomization's state is the
+    new value of its state-row entry, the old value of the next one and part of its ledger row's entry."""
+    documents = False
+    for key, value in values.items():
+        if type(key) is not str:
+            return canonical_json(values)
+        documents = documents or type(value) is dict or type(value) is list
+    if not documents:
+        return canonical_json(values)
+    parts = []
+    for key in sorted(values):
+        value = values[key]
+        kind = type(value)
+        if kind is str:
+            text = _encode_text(value)
+        elif kind is int or value is None or kind is bool:
+            text = json.dumps(value)
+        elif kind is dict or kind is list:
+            hit = memo.get(id(value))
+            if hit is None or hit[0] is not value:
+                hit = memo[id(value)] = (value, canonical_json(value))
+            text = hit[1]
+        else:
+            text = canonical_json(value)
+        parts.append(f"{_encode_text(key)}:{text}")
+    return "{" + ",".join(parts) + "}"
+
+
 def _fields(event: AuditEvent) -> str:
     return ",".join(sorted(event.new))
 
@@ -223,15 +259,21 @@ def append_audit(session: Session, events: Sequence[AuditEvent], *, user_id: int
 
 
 def append_audit_groups(
-    session: Session, groups: Sequence[tuple[Sequence[AuditEvent], int, dt.datetime]]
+    session: Session,
+    groups: Sequence[tuple[Sequence[AuditEvent], int, dt.datetime]],
+    *,
+    return_rows: bool = True,
 ) -> list[AuditLog]:
     """:func:`append_audit` for several use cases committed together (group commit): each ``(events, user id,
-    time)`` in turn, chained in that order, under one lock of the head."""
+    time)`` in turn, chained in that order, under one lock of the head. With ``return_rows=False`` the rows
+    are inserted with one Core ``INSERT`` (executemany, no ORM objects) and ``[]`` is returned: the same rows,
+    less work for the group-commit writer, which does not read them back."""
     if not any(events for events, _, _ in groups):
         return []
     head = _lock_head(session)
     seq, prev = head.seq, head.hash
-    rows: list[AuditLog] = []
+    values: list[dict[str, Any]] = []
+    memo: dict[int, tuple[Any, str]] = {}  # JSON documents encoded in this append (kept alive: ids stay unique)
     for events, user_id, at in groups:
         when = timestamp_text(at)
         for event in events:
@@ -246,29 +288,36 @@ def append_audit_groups(
                 table_name=event.table,
                 record_id=event.record_id,
                 fields=_fields(event),
-                old_value=None if event.old is None else canonical_json(event.old),
-                new_value=canonical_json(event.new),
+                old_value=None if event.old is None else _canonical_values(event.old, memo),
+                new_value=_canonical_values(event.new, memo),
                 reason=event.reason,
                 prev_hash=prev,
             )
             digest = entry.compute_hash()
-            row = AuditLog(
-                seq=seq,
-                at=at,
-                user_id=user_id,
-                action=entry.action,
-                table_name=entry.table_name,
-                record_id=entry.record_id,
-                fields=entry.fields,
-                old_value=entry.old_value,
-                new_value=entry.new_value,
-                reason=entry.reason,
-                prev_hash=prev,
-                hash=digest,
+            values.append(
+                {
+                    "seq": seq,
+                    "at": at,
+                    "user_id": user_id,
+                    "action": entry.action,
+                    "table_name": entry.table_name,
+                    "record_id": entry.record_id,
+                    "fields": entry.fields,
+                    "old_value": entry.old_value,
+                    "new_value": entry.new_value,
+                    "reason": entry.reason,
+                    "prev_hash": prev,
+                    "hash": digest,
+                }
             )
-            rows.append(row)
             prev = digest
-    session.add_all(rows)
+    rows: list[AuditLog] = []
+    if return_rows:
+        rows = [AuditLog(**v) for v in values]
+        session.add_all(rows)
+    else:
+        # Core, not ORM bulk: the ORM would split the rows into batches by which values are None.
+        session.execute(insert(cast(Table, AuditLog.__table__)), values)
     head.seq, head.hash = seq, prev
     session.flush()
     return rows
@@ -646,8 +695,14 @@ def verify_chain(
 def rebuild_records(session: Session) -> dict[tuple[str, str], dict[str, Any]]:
     """Replay the audit trail: ``(table, record id) → values`` after the last entry of each record
     (requirement A2: replaying the audit reproduces the current record)."""
+    return replay_entries(iter_entries(session))
+
+
+def replay_entries(entries: Iterable[AuditEntry]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Replay ``entries`` in order: a create sets a record's values, an update overwrites the changed fields.
+    The whole trail (:func:`rebuild_records`) or one subject's entries (a casebook export, requirement A8)."""
     records: dict[tuple[str, str], dict[str, Any]] = {}
-    for entry in iter_entries(session):
+    for entry in entries:
         key = (entry.table_name, entry.record_id)
         new = json.loads(entry.new_value)
         if entry.action == AuditAction.CREATE.value:
@@ -728,6 +783,30 @@ class AuditRecorder:
             )
         )
         return True
+
+    def redact(self, record: Base, field: str, replacement: Any, *, justification: str) -> None:
+        """Replace ``field`` of ``record`` by ``replacement`` and log it as an update whose old value reads
+        ``[redacted]`` and whose reason is :data:`REDACTION_PREFIX` + ``justification`` (a value entered by
+        mistake that must not be shown, e.g. PII; EMA/INS/GCP/112288/2023 §6, requirement A5). Earlier
+        entries are never altered (the chain stays verifiable); readers mask ``field`` in the earlier entries
+        of the record (``trialtwin.services.browse``)."""
+        table = record.__tablename__
+        if not (justification and justification.strip()):
+            raise StoreError(f"{table} {record_id(record)}: a redaction needs a justification")
+        if field not in {a.key for a in sa_inspect(type(record)).column_attrs}:
+            raise StoreError(f"{table}: no column {field!r}")
+        setattr(record, field, replacement)
+        self.session.flush()
+        self.events.append(
+            AuditEvent(
+                AuditAction.UPDATE,
+                table,
+                record_id(record),
+                {field: record_values(record)[field]},
+                {field: REDACTED},
+                REDACTION_PREFIX + justification.strip(),
+            )
+        )
 
     @staticmethod
     def _version_keys(mapper: Any) -> list[str]:

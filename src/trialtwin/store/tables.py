@@ -264,7 +264,8 @@ class RandomizationStateRow(Base):
 class LedgerEntry(Base):
     """One allocation, never changed: subject, arm, stratum and its levels, global ``sequence`` (1, 2, …
     without gaps) and ``stratum_sequence`` (position in the stratum's list), block details, the seed
-    reference, and the state after the allocation with its version."""
+    reference, the state after the allocation with its version, and its ``source`` (see
+    :mod:`trialtwin.store.tables_irt`)."""
 
     __tablename__ = "randomization_ledger"
     __table_args__ = (
@@ -289,6 +290,8 @@ class LedgerEntry(Base):
     state_after: Mapped[dict[str, Any]]
     randomized_at: Mapped[dt.datetime]
     randomized_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    #: ``irt`` (allocated by the service) or ``manual`` (emergency list, reconciled; E9); migration 0004.
+    source: Mapped[str] = mapped_column(String(16), default="irt", server_default="irt")
 
 
 # ---- audit trail -----------------------------------------------------------------------------------------------

@@ -16,10 +16,12 @@ Scopes:
 ``all_sites`` (the whole audit trail, the export): the role must be granted at every site, since the answer
 covers every site's subjects; a role limited to some sites gets 403.
 
-Least privilege: monitors and data managers read but never write; statisticians and the sponsor see the
-export only (no subject-level views); site roles never see the randomization list or the seed (no route
-shows them to anyone; ICH E9 §2.3, requirement E2/G5) nor the export; administrators manage accounts and read
-the audit trail but do not enter or view subject data.
+Least privilege: monitors and data managers read but never enter data (a data manager may invalidate a
+mistaken randomization with a reason, requirement E7: a data-management decision kept from the site staff
+who randomized); statisticians and the sponsor see the export only (no subject-level views); site roles never
+see the randomization list or the seed (no route shows them to anyone; ICH E9 §2.3, requirement E2/G5) nor the
+export; administrators manage accounts and sites (activation after approvals, D3) and read the audit trail but
+do not enter or view subject data.
 """
 
 from __future__ import annotations
@@ -73,6 +75,9 @@ POLICY: dict[str, PolicyRule] = {
     ),
     "eligibility.preview": _rule(SITE_STAFF, "study", "evaluate eligibility facts without saving"),
     "randomize": _rule(SITE_STAFF, "site", "randomize an eligible subject (IRT)", writes=True),
+    "randomization.invalidate": _rule(
+        {DATA_MANAGER}, "site", "invalidate a mistaken randomization with a reason (the allocation stays)", writes=True
+    ),
     "visit.record": _rule(SITE_STAFF, "site", "dosing visit: weight, labs, dose decision", writes=True),
     "assessment.record": _rule(SITE_STAFF, "site", "tumour assessment (RECIST 1.1)", writes=True),
     "ae.record": _rule(SITE_STAFF, "site", "adverse event", writes=True),
@@ -87,6 +92,7 @@ POLICY: dict[str, PolicyRule] = {
     "subject.audit": _rule(SUBJECT_READERS, "site", "one subject's audit trail (read only)"),
     "export": _rule({DATA_MANAGER, STATISTICIAN, SPONSOR}, "study", "analysis frames export", all_sites=True),
     "admin.users": _rule({ADMIN}, "study", "accounts and roles; security log", writes=True),
+    "site.manage": _rule({ADMIN}, "study", "add a site (inactive); activate it after its approvals", writes=True),
     "clock.set": _rule(
         {ADMIN}, "study", "move the virtual clock forward (serve --virtual-clock, twin replays only)", writes=True
     ),

@@ -7,6 +7,9 @@ Predictability reference: Blackwell & Hodges 1957 (Ann Math Stat 28:449) converg
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -107,3 +110,50 @@ def test_unstratified_ratio_2_to_1() -> None:
     assert result.overall.counts == (200, 100)
     assert result.margins == ()
     assert result.max_stratum_imbalance <= 1.0
+
+
+#: Requirement G4: 10,000 simulated trials. The suite runs 100 (about 1 s per design); set TRIALTWIN_G4_TRIALS=10000
+#: for the full figure (about 2 min per design).
+G4_TRIALS = int(os.environ.get("TRIALTWIN_G4_TRIALS", "100"))
+#: Subjects per simulated trial: EVER-132-002's enrolment (requirement G1's 331).
+G4_SUBJECTS = 331
+
+
+@pytest.mark.parametrize(
+    ("block_sizes", "max_guess_rate"),
+    [
+        # The requirement's default design: blocks of 4, 6 and 8; rate ≤ 0.70 (G4; measured there 0.678). A
+        # guesser who also knew the block boundaries would get the Blackwell-Hodges (1957) 12.26/18 = 0.681.
+        ((4, 6, 8), 0.70),
+        # EVER-132-002's protocol: blocks of 2 and 4; Blackwell-Hodges with known boundaries gives 0.722 (module
+        # docstring), the documented price of its tighter balance (|nA−nB| ≤ 2).
+        ((2, 4), 0.7222),
+    ],
+    ids=["blocks-4-6-8", "ever-blocks-2-4"],
+)
+def test_g4_balance_and_predictability_over_many_trials(
+    ever: Protocol, block_sizes: tuple[int, ...], max_guess_rate: float, record_property: Any
+) -> None:
+    """G4: in every one of ``G4_TRIALS`` simulated trials of 331 subjects over EVER-132-002's 8 strata, every
+    stratum stays within |nA−nB| ≤ max_block/2 at all times (Cochrane Handbook 8.15.1.3); the pooled
+    convergence-guess rate is recorded (``convergence_guess_rate``) and stays at or below ``max_guess_rate``
+    and well above 1/2 (blocks are predictable: that is what is documented, not hidden)."""
+    base = initial_state(ever)
+    state = build_state(dict(zip(base.arms, base.ratio, strict=True)), base.factors, block_sizes=block_sizes)
+    assert state.n_strata == 8
+    bound = max(block_sizes) / 2
+    correct = subjects = 0
+    worst = 0.0
+    for seed in np.random.SeedSequence(2020).spawn(G4_TRIALS):
+        result = simulate_allocation(state, G4_SUBJECTS, rng=np.random.default_rng(seed))
+        worst = max(worst, result.max_stratum_imbalance)
+        assert all(b.max_imbalance <= bound for b in result.strata), result.to_dict()["strata"]
+        correct += result.correct_guesses
+        subjects += result.n
+    rate = correct / subjects
+    record_property("trials", G4_TRIALS)
+    record_property("convergence_guess_rate", round(rate, 4))
+    record_property("max_stratum_imbalance", worst)
+    print(f"G4 {block_sizes}: {G4_TRIALS} trials, guess rate {rate:.4f}, max |nA-nB| {worst}")
+    assert worst == bound  # the bound is reached, so the check above can fail
+    assert 0.6 <= rate <= max_guess_rate

@@ -7,7 +7,7 @@ import importlib
 
 from fastapi import APIRouter
 
-from trialtwin.web.api import audit, auth, records, signatures, studies
+from trialtwin.web.api import admin, audit, auth, casebook, irt, records, signatures, sites, studies
 
 router = APIRouter()
 router.include_router(auth.router)
@@ -15,6 +15,10 @@ router.include_router(studies.router)
 router.include_router(audit.router)
 router.include_router(signatures.router)
 router.include_router(records.router)
+router.include_router(admin.router)
+router.include_router(casebook.router)
+router.include_router(irt.router)
+router.include_router(sites.router)
 
 # Routes over services that other helpers add (clinical use cases, export): included when present.
 for _name in ("clinical", "export"):
