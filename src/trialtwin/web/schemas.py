@@ -6,11 +6,43 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+#: Characters no text field accepts: NUL cannot be stored in a PostgreSQL text column (and is never meaningful
+#: clinical text), so it is refused at the edge on every database alike, naming the field.
+FORBIDDEN_CHARACTERS = "\x00"
+
+
+def forbidden_character_path(value: Any, path: str = "") -> str | None:
+    """The dotted path of the first string in ``value`` (JSON data) holding a :data:`FORBIDDEN_CHARACTERS`
+    character, or ``None``."""
+    if isinstance(value, str):
+        return path if any(c in value for c in FORBIDDEN_CHARACTERS) else None
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list | tuple):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        found = forbidden_character_path(item, f"{path}.{key}" if path else str(key))
+        if found is not None:
+            return found
+    return None
 
 
 class Request(BaseModel):
+    """Base of every JSON request body: unknown fields are refused, and so is a NUL character in any string."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_forbidden_characters(cls, data: Any) -> Any:
+        where = forbidden_character_path(data)
+        if where is not None:
+            raise ValueError(f"field {where!r} contains a NUL character, which no text field accepts")
+        return data
 
 
 class TokenRequest(Request):

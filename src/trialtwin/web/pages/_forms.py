@@ -13,9 +13,11 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
 
 from trialtwin.protocol.errors import TrialtwinError
 from trialtwin.web.errors import status_for
+from trialtwin.web.schemas import forbidden_character_path
 
 MAX_TEXT = 2000
 FORM_LIMIT = 256  # fields per form
@@ -27,6 +29,16 @@ async def read_form(request: Request) -> dict[str, str]:
     out: dict[str, str] = {}
     for key, value in form.multi_items():
         if isinstance(value, str) and key not in out:
+            if forbidden_character_path(value) is not None:
+                raise RequestValidationError(
+                    [
+                        {
+                            "loc": ("body", key),
+                            "msg": "contains a NUL character, which no text field accepts",
+                            "type": "value_error",
+                        }
+                    ]
+                )
             out[key] = value
     return out
 
