@@ -241,6 +241,28 @@ CASES: tuple[Case, ...] = (
     ),
     Case(
         "POST",
+        SUBJ + "/redactions",
+        "table",
+        "inv1",
+        lambda p, i: {"table": p, "record_id": 1, "field": "term", "justification": "PII"},
+    ),
+    Case(
+        "POST",
+        SUBJ + "/redactions",
+        "field",
+        "inv1",
+        lambda p, i: {"table": "adverse_events", "record_id": 1, "field": p, "justification": "PII"},
+    ),
+    Case(  # the first adverse event's term redacted, the payload as justification and as the clean text shown
+        "POST",
+        SUBJ + "/redactions",
+        "justification",
+        "inv1",
+        lambda p, i: {"table": "adverse_events", "record_id": 1, "field": "term", "justification": p, "replacement": p},
+        covers=("replacement",),
+    ),
+    Case(
+        "POST",
         SUBJ + "/end-of-treatment",
         "reason",
         "inv1",
@@ -328,6 +350,7 @@ STORED = {
     ("/adverse-events", "term"),
     ("/adverse-events", "lab_unit"),
     ("/corrections", "reason"),
+    ("/redactions", "justification"),
     ("/end-of-treatment", "detail"),
     ("/new-therapy", "detail"),
     ("/withdrawal", "detail"),
@@ -337,7 +360,7 @@ STORED = {
 }
 
 #: Fields that are secrets (compared by a hash, never stored or shown): the payloads go in, nothing comes out.
-SECRETS = {"password"}
+SECRETS = {"password", "current_password", "new_password"}
 
 
 def _string_fields(schema: dict[str, Any], comps: dict[str, Any], path: str = "") -> Iterator[str]:
@@ -432,7 +455,7 @@ class Driver:
 
     def body(self, case: Case, payload: str, i: int) -> dict[str, Any]:
         body = case.body(payload, i)
-        if case.path.endswith("/corrections") and case.field == "reason":
+        if (case.path.endswith("/corrections") and case.field == "reason") or case.path.endswith("/redactions"):
             body["record_id"] = self.ae_id
         return body
 

@@ -11,7 +11,9 @@ casebook export no longer show the value, while the stored bytes stay as they we
 if a regulator requires one, is outside the service).
 
 Only the free-text fields of the correctable records can be redacted (:data:`REDACTABLE`); who may redact is
-who may correct: site staff at the subject's site (``record.correct``).
+who may correct: site staff at the subject's site (``record.correct``). Over HTTP: ``POST
+/api/v1/studies/{study_id}/subjects/{screening_id}/redactions`` and the subject's redaction page
+(``trialtwin.web.api.redactions``, ``trialtwin.web.pages.redactions``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from trialtwin.services.corrections import CORRECTABLE
 from trialtwin.services.uow import Clock, UnitOfWork
 from trialtwin.store.audit import REDACTED
 from trialtwin.store.db import Database
+from trialtwin.store.errors import RecordNotFound
 
 #: table → the free-text fields that may be redacted.
 REDACTABLE: dict[str, frozenset[str]] = {
@@ -54,8 +57,9 @@ def redact_value(
     clock: Clock,
 ) -> RedactionResult:
     """Redact ``field`` of the subject's record ``table``/``record_id`` (see the module docstring).
-    ``FieldError`` names the bad argument (``justification``, ``table``, ``field``, ``record_id``,
-    ``replacement``); ``PermissionDenied`` unless the actor is site staff at the subject's site."""
+    ``FieldError`` names the bad argument (``justification``, ``table``, ``field``, ``replacement``);
+    ``RecordNotFound`` (404 over HTTP) when the subject has no such record; ``PermissionDenied`` unless the
+    actor is site staff at the subject's site."""
     with UnitOfWork(db, actor=actor, clock=clock) as uow:
         ctx = staff_context(uow, study_id, screening_id)
         why = check_text(justification, "justification", max_len=2000)
@@ -72,7 +76,7 @@ def redact_value(
             else None
         )
         if row is None or getattr(row, "subject_id", None) != ctx.subject.id:
-            raise FieldError("record_id", f"subject {screening_id} has no {table} record {record_id!r}")
+            raise RecordNotFound(f"subject {screening_id} has no {table} record {record_id!r}")
         clean = checks[field](replacement, "replacement", ctx, uow.now.date())
         uow.audit.redact(row, field, clean, justification=why)
         return RedactionResult(table, record_id, field, clean, why)

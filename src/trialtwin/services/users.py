@@ -9,6 +9,11 @@ username; OWASP ASVS 5.0 6.2.1, 6.2.4, 6.2.9, 6.2.11, 6.2.12; requirement G17). 
 no row is ever deleted, never reused (21 CFR 11.100(a), 11.300(a); requirement C4); "deleting" a user disables
 the account. Disabling ends the user's sessions and revokes their API tokens at once (ICH E6(R3) 4.3.8(b);
 ASVS 7.4.2; requirement B5), so re-enabling the account later does not bring an old session back.
+
+A user changes their own password with :func:`change_password` (21 CFR 11.300(b), passwords periodically
+revised; ASVS 6.2.2-6.2.3: the current and the new password are both required): a wrong current password is
+counted and logged like a failed login (the same lock after 10 failures; ASVS 6.3.1; G17), and a change ends the
+user's other sessions and revokes their API tokens (ASVS 7.4.3) through the same step that disabling uses.
 """
 
 from __future__ import annotations
@@ -22,9 +27,16 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 
 from trialtwin.services.access import ADMINS, require_role
-from trialtwin.services.errors import ServiceError, WorkflowError
-from trialtwin.services.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, check_password
-from trialtwin.services.sessions import log_event
+from trialtwin.services.errors import PermissionDenied, ServiceError, WorkflowError
+from trialtwin.services.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, WeakPassword, check_password
+from trialtwin.services.sessions import (
+    LOCK_WINDOW,
+    MAX_FAILURES,
+    AccountLocked,
+    _recent_failures,
+    check_credentials,
+    log_event,
+)
 from trialtwin.services.uow import Clock, UnitOfWork
 from trialtwin.store.db import Database
 from trialtwin.store.errors import RecordNotFound
@@ -37,14 +49,18 @@ __all__ = [
     "MIN_PASSWORD_LENGTH",
     "AccountFieldError",
     "GrantReview",
+    "PasswordChanged",
     "UserInfo",
     "UserReview",
     "UsernameTaken",
+    "WrongPassword",
     "access_review",
     "authenticate",
     "bootstrap_admin",
+    "change_password",
     "create_user",
     "deactivate_user",
+    "end_sessions_and_tokens",
     "grant_role",
     "hash_password",
     "reactivate_user",
@@ -223,6 +239,30 @@ def revoke_role(
         return user.username if user else "?"
 
 
+def end_sessions_and_tokens(
+    uow: UnitOfWork, user: User, reason: str, *, keep_session: int | None = None
+) -> tuple[int, int]:
+    """End ``user``'s live browser sessions (all but the session with primary key ``keep_session``) and revoke
+    all their live API tokens, in ``uow``'s transaction; each ended session is security-logged with ``reason``.
+    Returns ``(sessions ended, tokens revoked)``. The one place that cuts a user's access: disabling an account
+    (ICH E6(R3) 4.3.8(b); ASVS 7.4.2; B5) and a password change (ASVS 7.4.3) both use it."""
+    query = select(WebSession).where(WebSession.user_id == user.id, WebSession.ended_at.is_(None))
+    if keep_session is not None:
+        query = query.where(WebSession.id != keep_session)
+    ended = 0
+    for row in uow.session.execute(query).scalars():
+        row.ended_at, row.end_reason = uow.now, reason
+        log_event(uow, "session_end", user.username, user.id, reason)
+        ended += 1
+    revoked = 0
+    for token in uow.session.execute(
+        select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+    ).scalars():
+        token.revoked_at = uow.now
+        revoked += 1
+    return ended, revoked
+
+
 def deactivate_user(db: Database, username: str, *, reason: str, actor: int, clock: Clock) -> None:
     """Disable an account (it stays on record and its username is never reused; administrators only). Its live
     sessions end and its API tokens are revoked in the same transaction (B5)."""
@@ -235,21 +275,7 @@ def deactivate_user(db: Database, username: str, *, reason: str, actor: int, clo
         if not user.active:
             raise WorkflowError(f"user {username!r} is disabled already")
         uow.audit.update(user, {"active": False}, reason=reason)
-        sessions = uow.session.execute(
-            select(WebSession).where(WebSession.user_id == user.id, WebSession.ended_at.is_(None))
-        ).scalars()
-        ended = 0
-        for row in sessions:
-            row.ended_at, row.end_reason = uow.now, "user_disabled"
-            log_event(uow, "session_end", user.username, user.id, "user_disabled")
-            ended += 1
-        tokens = uow.session.execute(
-            select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
-        ).scalars()
-        revoked = 0
-        for token in tokens:
-            token.revoked_at = uow.now
-            revoked += 1
+        ended, revoked = end_sessions_and_tokens(uow, user, "user_disabled")
         log_event(
             uow,
             "user_disabled",
@@ -369,3 +395,85 @@ def authenticate(db: Database, username: str, password: str) -> UserInfo | None:
         except (VerificationError, InvalidHashError):
             return None
         return _info(user)
+
+
+class WrongPassword(PermissionDenied):
+    """The current password given with a password change is wrong (answered 403 naming ``current_password``;
+    the attempt counts toward the login lock like a failed login; ASVS 6.2.3, 6.3.1; G17)."""
+
+    field = "current_password"
+
+    def __init__(self, message: str = "the current password is wrong") -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordChanged:
+    """A done password change: when, and how many other sessions ended and API tokens were revoked."""
+
+    user_id: int
+    username: str
+    changed_at: dt.datetime
+    sessions_ended: int
+    tokens_revoked: int
+
+
+def change_password(
+    db: Database,
+    user_id: int,
+    current_password: str,
+    new_password: str,
+    *,
+    clock: Clock,
+    keep_session: int | None = None,
+) -> PasswordChanged:
+    """The account holder changes their own password (21 CFR 11.300(b): passwords periodically revised; OWASP
+    ASVS 5.0 6.2.2-6.2.3: the current and the new password are both required).
+
+    * the current password is checked like a login (:func:`trialtwin.services.sessions.check_credentials`): a
+      wrong one raises :class:`WrongPassword` and is logged as ``login_failed`` (``password_change: wrong
+      password``), so it counts toward the lock after 10 failures in 15 minutes (ASVS 6.3.1; G17); while
+      locked, :class:`~trialtwin.services.sessions.AccountLocked` without checking it. The failure is
+      committed although the change is refused;
+    * the new password must pass the password policy (:mod:`trialtwin.services.passwords`; ASVS 6.2.1,
+      6.2.4, 6.2.9, 6.2.11, 6.2.12) and differ from the current one: :class:`AccountFieldError` naming
+      ``new_password`` otherwise (nothing written);
+    * the new Argon2id hash is stored with an audit entry (the hash itself reads ``[redacted]`` in the trail),
+      the user's other sessions end (all but ``keep_session``, the session making the change) and all their
+      API tokens are revoked (ASVS 7.4.3; B5), and a ``password_changed`` security-log entry is written
+      (ASVS 16.3.1; A6) -- all in one transaction. No password appears in any message or log.
+    """
+    failure: PermissionDenied | AccountLocked | None = None
+    done: PasswordChanged | None = None
+    with UnitOfWork(db, actor=user_id, clock=clock) as uow:
+        user = uow.session.get(User, user_id)
+        if user is None or not user.active:
+            raise PermissionDenied("this account is disabled or unknown")
+        checked = check_credentials(uow, user.username, current_password, purpose="password_change")
+        if checked is None:  # logged by check_credentials; committed below with nothing else
+            if _recent_failures(uow, user.username) >= MAX_FAILURES:
+                minutes = int(LOCK_WINDOW.total_seconds() // 60)
+                failure = AccountLocked(f"too many failed attempts: this account is locked for {minutes} minutes")
+            else:
+                failure = WrongPassword()
+        else:
+            if new_password == current_password:
+                raise AccountFieldError("new_password", "the new password must differ from the current one")
+            try:
+                new_hash = hash_password(new_password, username=user.username)
+            except WeakPassword as exc:
+                raise AccountFieldError("new_password", exc.message) from None
+            uow.audit.update(user, {"password_hash": new_hash}, reason="password changed by the account holder")
+            ended, revoked = end_sessions_and_tokens(uow, user, "password_changed", keep_session=keep_session)
+            log_event(
+                uow,
+                "password_changed",
+                user.username,
+                user.id,
+                f"by the account holder; {ended} other session(s) ended, {revoked} token(s) revoked",
+            )
+            done = PasswordChanged(user.id, user.username, uow.now, ended, revoked)
+    if failure is not None or done is None:
+        raise failure or ServiceError("the password was not changed")
+    return done

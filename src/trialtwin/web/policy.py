@@ -66,6 +66,9 @@ def _rule(
 POLICY: dict[str, PolicyRule] = {
     "public": _rule((), "public", "no login needed: health, API token, login page"),
     "self": _rule(ROLES, "self", "any logged-in user: log out, revoke own token, own account"),
+    "account.password": _rule(
+        ROLES, "self", "change one's own password (current one required; 21 CFR 11.300(b))", writes=True
+    ),
     "study.read": _rule(ROLES, "study", "study, its sites and protocol summary"),
     "subject.read": _rule(SUBJECT_READERS, "site", "subject lists and records, schedule, signatures"),
     "subject.register": _rule(SITE_STAFF, "site", "register a screened person", writes=True),

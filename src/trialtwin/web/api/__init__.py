@@ -7,14 +7,28 @@ import importlib
 
 from fastapi import APIRouter
 
-from trialtwin.web.api import admin, audit, auth, casebook, irt, records, signatures, sites, studies
+from trialtwin.web.api import (
+    account,
+    admin,
+    audit,
+    auth,
+    casebook,
+    irt,
+    records,
+    redactions,
+    signatures,
+    sites,
+    studies,
+)
 
 router = APIRouter()
 router.include_router(auth.router)
+router.include_router(account.router)
 router.include_router(studies.router)
 router.include_router(audit.router)
 router.include_router(signatures.router)
 router.include_router(records.router)
+router.include_router(redactions.router)
 router.include_router(admin.router)
 router.include_router(casebook.router)
 router.include_router(irt.router)

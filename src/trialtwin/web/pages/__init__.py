@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from trialtwin.web.pages import audit, clinical, corrections, home, screening, subjects
+from trialtwin.web.pages import account, audit, clinical, corrections, home, redactions, screening, subjects
 from trialtwin.web.pages._render import render_error
 
 router = APIRouter(include_in_schema=False)
-for _module in (home, subjects, screening, clinical, corrections, audit):
+for _module in (home, account, subjects, screening, clinical, corrections, redactions, audit):
     router.include_router(_module.router)
 
 __all__ = ["render_error", "router"]
