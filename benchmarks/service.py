@@ -66,6 +66,7 @@ from trialtwin.services import (
     record_consent_in,
     register_screening_in,
 )
+from trialtwin.services.heap import freeze_startup_heap
 from trialtwin.services.idempotency import randomize_idempotent
 from trialtwin.services.randomize import randomize_in
 from trialtwin.services.uow import group_committer
@@ -161,9 +162,15 @@ HEADER = (
 )
 
 
-def race(work: list[list[str]], call: Callable[[int, str], Any], *, measure_cpu: bool = True) -> Run:
-    """One thread per list of work, all released together; ``call(client, item)`` per item."""
+def race(
+    work: list[list[str]], call: Callable[[int, str], Any], *, measure_cpu: bool = True, freeze_heap: bool = False
+) -> Run:
+    """One thread per list of work, all released together; ``call(client, item)`` per item. ``freeze_heap``:
+    first freeze the heap out of the cyclic GC, as ``trialtwin serve`` does once it has started
+    (trialtwin.services.heap)."""
     clients = len(work)
+    if freeze_heap:
+        freeze_startup_heap()
     barrier = threading.Barrier(clients + 1)
     latencies: list[list[float]] = [[] for _ in range(clients)]
     errors: list[str] = []
@@ -231,14 +238,15 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def server(url: str, log: Path) -> Iterator[str]:
+def server(url: str, log: Path, *, freeze_heap: bool) -> Iterator[str]:
     """``trialtwin serve --db url`` on a free port; yields its base URL; stopped (SIGTERM, then SIGKILL)."""
     import httpx
 
     port = free_port()
     cmd = [str(Path(sys.executable).with_name("trialtwin")), "serve", "--db", url, "--port", str(port)]
+    env = {**os.environ, "TRIALTWIN_FREEZE_HEAP": "1" if freeze_heap else "0"}
     with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -261,14 +269,14 @@ def server(url: str, log: Path) -> Iterator[str]:
             proc.wait()
 
 
-def http_race(url: str, ids: list[str], clients: int, log: Path) -> Run | str:
+def http_race(url: str, ids: list[str], clients: int, log: Path, *, freeze_heap: bool) -> Run | str:
     try:
         import httpx
 
         import trialtwin.web.app  # noqa: F401  (the web layer exists)
     except ImportError as exc:
         return f"not run: {exc}"
-    with server(url, log) as base:
+    with server(url, log, freeze_heap=freeze_heap) as base:
         token = httpx.post(
             base + "/api/v1/tokens", json={"username": "ivan", "password": PASSWORD, "study_id": STUDY}, timeout=30
         )
@@ -293,7 +301,9 @@ def http_race(url: str, ids: list[str], clients: int, log: Path) -> Run | str:
 # ---- one database ----------------------------------------------------------------------------------------------
 
 
-def run_database(label: str, url: str, clients: int, per_client: int, workloads: list[str], tmp: Path) -> None:
+def run_database(
+    label: str, url: str, clients: int, per_client: int, workloads: list[str], tmp: Path, *, freeze_heap: bool
+) -> None:
     n = clients * per_client
     db = Database(url, pool_size=clients)
     try:
@@ -337,10 +347,14 @@ def run_database(label: str, url: str, clients: int, per_client: int, workloads:
             batches, jobs, sent = committer.batches, committer.jobs, statements[0]
             if workload == "http":
                 result = http_race(
-                    db.url.render_as_string(hide_password=False), plans[workload], clients, tmp / f"serve-{label}.log"
+                    db.url.render_as_string(hide_password=False),
+                    plans[workload],
+                    clients,
+                    tmp / f"serve-{label}.log",
+                    freeze_heap=freeze_heap,
                 )
             else:
-                result = race(split(plans[workload]), calls[workload])
+                result = race(split(plans[workload]), calls[workload], freeze_heap=freeze_heap)
             if isinstance(result, str):
                 print(f"{label:<11} {workload:<14} {result}", flush=True)
                 continue
@@ -367,20 +381,39 @@ def main() -> None:
     parser.add_argument("--workloads", default=",".join(WORKLOADS), help=f"comma-separated, of {', '.join(WORKLOADS)}")
     default_pg = os.environ.get("TRIALTWIN_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--pg-url", default=default_pg)
+    parser.add_argument(
+        "--gc",
+        choices=["freeze", "default"],
+        default="freeze",
+        help="freeze: the heap is frozen out of the cyclic GC before each workload, as `trialtwin serve` does at "
+        "start-up (default); default: CPython's plain GC, for comparison (full collections then pause 60-100 ms)",
+    )
     args = parser.parse_args()
     workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
     unknown = sorted(set(workloads) - set(WORKLOADS))
     if unknown:
         parser.error(f"--workloads: unknown {', '.join(unknown)} (known: {', '.join(WORKLOADS)})")
+    freeze = args.gc == "freeze"
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"trialtwin service benchmark: {os.cpu_count()} CPU(s), load average {load:.1f} at start")
+    print(
+        f"trialtwin service benchmark: {os.cpu_count()} CPU(s), load average {load:.1f} at start, "
+        f"GC: {'start-up heap frozen (as trialtwin serve does)' if freeze else 'CPython default'}"
+    )
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         median, p99 = fsync_ms(tmp_name)
         print(f"fsync of a 4 KiB append on this disk: median {median:.3f} ms, p99 {p99:.3f} ms")
         print(HEADER, flush=True)
         if args.backend in ("sqlite", "both"):
-            run_database("SQLite", f"sqlite:///{tmp / 'bench.db'}", args.clients, args.per_client, workloads, tmp)
+            run_database(
+                "SQLite",
+                f"sqlite:///{tmp / 'bench.db'}",
+                args.clients,
+                args.per_client,
+                workloads,
+                tmp,
+                freeze_heap=freeze,
+            )
         if args.backend in ("postgresql", "both"):
             admin = create_engine(Database(args.pg_url).url, isolation_level="AUTOCOMMIT")
             name = f"tt_bench_{secrets.token_hex(4)}"
@@ -392,7 +425,7 @@ def main() -> None:
                 return
             try:
                 url = Database(args.pg_url).url.set(database=name).render_as_string(hide_password=False)
-                run_database("PostgreSQL", url, args.clients, args.per_client, workloads, tmp)
+                run_database("PostgreSQL", url, args.clients, args.per_client, workloads, tmp, freeze_heap=freeze)
             finally:
                 with admin.connect() as conn:
                     conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))

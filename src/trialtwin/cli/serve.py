@@ -98,6 +98,9 @@ def serve_command(
     os.environ[DB_URL_ENV] = url
     if secure:
         os.environ["TRIALTWIN_SECURE"] = "1"
+    # A serving process freezes its start-up heap out of the cyclic GC (trialtwin.services.heap);
+    # TRIALTWIN_FREEZE_HEAP=0 turns that off.
+    os.environ.setdefault("TRIALTWIN_FREEZE_HEAP", "1")
     for name in (VIRTUAL_CLOCK_ENV, f"{VIRTUAL_CLOCK_ENV}_START", "TRIALTWIN_TOKEN_LIFETIME_HOURS"):
         os.environ.pop(name, None)
     shown = Database(url, pool_size=1).url.render_as_string(hide_password=True)

@@ -11,8 +11,10 @@ every response carries ``X-Trialtwin-Virtual-Clock: on`` (pages also show a bann
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import importlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from trialtwin.services import Clock, Database, system_clock
+from trialtwin.services.heap import freeze_startup_heap
 from trialtwin.web import errors
 from trialtwin.web.security import SecurityHeadersMiddleware
 from trialtwin.web.settings import Settings
@@ -35,6 +38,15 @@ def _pages_module() -> Any:
         if exc.name in ("trialtwin.web.pages",):
             return None
         raise
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Start-up: with ``settings.freeze_heap`` (``trialtwin serve``), freeze the heap built so far out of the
+    cyclic garbage collector (trialtwin.services.heap: no more 60-100 ms full-collection pauses)."""
+    if app.state.settings.freeze_heap:
+        app.state.frozen_objects = freeze_startup_heap()
+    yield
 
 
 def create_app(
@@ -61,6 +73,7 @@ def create_app(
         openapi_url=f"{API_PREFIX}/openapi.json",
         docs_url=None,
         redoc_url=None,
+        lifespan=_lifespan,
     )
     app.state.settings = settings
     app.state.db = db if db is not None else Database(settings.db_url, pool_size=settings.pool_size)
