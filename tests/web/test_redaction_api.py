@@ -90,6 +90,8 @@ def test_a_redaction_replaces_the_value_and_is_one_new_justified_entry(web: Web)
         e for e in trail.json() if (e["table"], e["record_id"], e["action"]) == ("adverse_events", str(ae), "create")
     ]
     assert created["new"]["term"] == "[redacted]"  # the earlier entry, masked when read
+    assert created["redacted"] is True  # and the API says so
+    assert not any(e["redacted"] for e in trail.json() if e["table"] != "adverse_events" or e["record_id"] != str(ae))
 
 
 def test_without_replacement_the_value_reads_redacted(web: Web) -> None:

@@ -31,8 +31,8 @@ from sqlalchemy.orm import Session
 from trialtwin.services.errors import ServiceError
 from trialtwin.services.uow import Clock, UnitOfWork
 from trialtwin.store.db import Database
-from trialtwin.store.repositories import active_roles
-from trialtwin.store.tables import Site, User
+from trialtwin.store.repositories import active_grants
+from trialtwin.store.tables import User
 from trialtwin.store.tables_access import SecurityEvent, WebSession
 
 IDLE_TIMEOUT = dt.timedelta(minutes=30)
@@ -122,18 +122,8 @@ def verify_password(password_hash: str, password: str) -> bool:
 
 def identity_of(uow_session: Session, user: User) -> Identity:
     """The user with their active roles (read now, so a revoked role is gone at once; B5)."""
-    grants = []
-    for assignment in active_roles(uow_session, user.id):
-        site = uow_session.get(Site, assignment.site_id) if assignment.site_id is not None else None
-        grants.append(
-            RoleGrant(
-                assignment.role,
-                site.code if site else None,
-                site.id if site else None,
-                site.study_id if site else None,
-            )
-        )
-    return Identity(user.id, user.username, user.display_name, tuple(grants))
+    grants = tuple(RoleGrant(*grant) for grant in active_grants(uow_session, user.id))
+    return Identity(user.id, user.username, user.display_name, grants)
 
 
 def _recent_failures(uow: UnitOfWork, username: str) -> int:
@@ -228,10 +218,12 @@ def resolve_session(
         return None
     digest = secret_digest(session_id)
     with db.read_session() as session:
-        row = session.execute(select(WebSession).where(WebSession.token_hash == digest)).scalar_one_or_none()
-        if row is None or row.ended_at is not None:
+        found = session.execute(
+            select(WebSession, User).join(User, User.id == WebSession.user_id).where(WebSession.token_hash == digest)
+        ).one_or_none()
+        if found is None or found[0].ended_at is not None:
             return None
-        user = session.get(User, row.user_id)
+        row, user = found
         now = clock()
         reason = _end_reason(row, user, now, min(idle, IDLE_TIMEOUT), min(absolute, ABSOLUTE_TIMEOUT))
         if reason is None:

@@ -39,6 +39,7 @@ from trialtwin.store.repositories import (
     get_site,
     get_subject,
     latest_facts,
+    subject_site_code,
     verdict_for,
 )
 from trialtwin.store.tables import Consent, EligibilityVerdict, ScreeningFacts, Site, Subject, SubjectStatus
@@ -292,6 +293,13 @@ def get_screening(db: Database, study_id: str, screening_id: str) -> ScreeningRe
         site = session.get(Site, subject.site_id)
         assert site is not None
         return _record(subject, site)
+
+
+def subject_site(db: Database, study_id: str, screening_id: str) -> str:
+    """The code of the subject's site (one query: the site check of every subject route; read only).
+    :class:`~trialtwin.store.errors.RecordNotFound` for an unknown subject."""
+    with db.read_session() as session:
+        return subject_site_code(session, study_id, screening_id)
 
 
 def get_eligibility(db: Database, study_id: str, screening_id: str) -> EligibilityRecord | None:

@@ -104,11 +104,15 @@ def resolve_token(db: Database, token: str, *, clock: Clock) -> TokenState | Non
     if not token or len(token) > 200:
         return None
     with db.read_session() as session:
-        row = session.execute(select(ApiToken).where(ApiToken.token_hash == secret_digest(token))).scalar_one_or_none()
-        if row is None or row.revoked_at is not None or clock() >= row.expires_at:
+        found = session.execute(
+            select(ApiToken, User)
+            .join(User, User.id == ApiToken.user_id)
+            .where(ApiToken.token_hash == secret_digest(token))
+        ).one_or_none()
+        if found is None:
             return None
-        user = session.get(User, row.user_id)
-        if user is None or not user.active:
+        row, user = found
+        if row.revoked_at is not None or clock() >= row.expires_at or not user.active:
             return None
         return TokenState(row.id, row.study_id, identity_of(session, user), row.expires_at)
 

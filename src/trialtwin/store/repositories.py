@@ -106,6 +106,31 @@ def count_users(session: Session) -> int:
     return session.execute(select(func.count()).select_from(User)).scalar_one()
 
 
+def active_grants(session: Session, user_id: int) -> list[tuple[str, str | None, int | None, str | None]]:
+    """The user's active roles as ``(role, site code, site id, study id)`` (site fields ``None`` for a role at
+    every site), in grant order: one query, for the identity read on every request."""
+    query = (
+        select(RoleAssignment.role, Site.code, Site.id, Site.study_id)
+        .outerjoin(Site, Site.id == RoleAssignment.site_id)
+        .where(RoleAssignment.user_id == user_id, RoleAssignment.active.is_(True))
+        .order_by(RoleAssignment.id)
+    )
+    return [(role, code, site_id, study_id) for role, code, site_id, study_id in session.execute(query)]
+
+
+def subject_site_code(session: Session, study_id: str, screening_id: str) -> str:
+    """The code of the site a subject belongs to (one query; the access check of every subject route).
+    :class:`RecordNotFound` as :func:`get_subject` for an unknown subject."""
+    code = session.execute(
+        select(Site.code)
+        .join(Subject, Subject.site_id == Site.id)
+        .where(Subject.study_id == study_id, Subject.screening_id == screening_id)
+    ).scalar_one_or_none()
+    if code is None:
+        raise RecordNotFound(f"study {study_id!r} has no subject with screening id {screening_id!r}")
+    return code
+
+
 def active_roles(session: Session, user_id: int) -> list[RoleAssignment]:
     query = (
         select(RoleAssignment)

@@ -218,10 +218,20 @@ def allowed_sites(principal: Principal, policy: PolicyRule, study_id: str | None
     return frozenset(g.site for g in grants if g.site is not None)
 
 
-def _subject_site(db: Database, study_id: str, screening_id: str) -> str:
-    from trialtwin.services import get_screening
+def _principal_and_subject_site(
+    request: Request, subject: tuple[str, str] | None
+) -> tuple[Principal, str | RecordNotFound | None]:
+    """The logged-in principal and, for ``subject`` = (study, screening id), the subject's site code (or the
+    ``RecordNotFound`` to answer with, once the role checks have passed): both reads in one worker-thread hop."""
+    from trialtwin.services.subjects import subject_site
 
-    return get_screening(db, study_id, screening_id).site
+    principal = current_principal(request)
+    if subject is None:
+        return principal, None
+    try:
+        return principal, subject_site(get_db(request), *subject)
+    except RecordNotFound as exc:
+        return principal, exc
 
 
 def authorize(
@@ -244,7 +254,11 @@ def authorize(
             current, name = sub_policy, str(subject_action)
         if current.scope == "public":
             return Access(await run_in_threadpool(resolve_principal, request), name, study_id, None)
-        principal = await run_in_threadpool(current_principal, request)
+        subject = (str(study_id), str(screening_id))
+        needs_site = current.scope == "site" and study_id is not None and screening_id is not None
+        principal, site_found = await run_in_threadpool(
+            _principal_and_subject_site, request, subject if needs_site else None
+        )
         if principal.via == "token" and study_id is not None and study_id != principal.study_id:
             raise HTTPException(403, f"this API token is bound to study {principal.study_id!r}")
         if current.scope == "self":
@@ -252,11 +266,10 @@ def authorize(
             return Access(principal, name, study_id, None)
         sites = allowed_sites(principal, current, study_id)
         subject_site = None
-        if current.scope == "site" and study_id is not None and screening_id is not None:
-            try:
-                subject_site = await run_in_threadpool(_subject_site, get_db(request), study_id, screening_id)
-            except RecordNotFound as exc:
-                raise HTTPException(404, str(exc)) from None
+        if needs_site:
+            if isinstance(site_found, RecordNotFound):
+                raise HTTPException(404, str(site_found)) from None
+            subject_site = site_found
             if sites is not None and subject_site not in sites:
                 raise HTTPException(404, f"study {study_id!r} has no subject with screening id {screening_id!r}")
         await check_csrf(request, principal)

@@ -162,6 +162,8 @@ class AuditEntryOut(BaseModel):
     new: Any
     reason: str | None
     hash: str
+    #: a later redaction masks a value of this entry (it reads "[redacted]"; the stored entry is unchanged)
+    redacted: bool = False
 
 
 class SignRequest(Request):
