@@ -113,8 +113,11 @@ def test_derived_frames_are_the_twins_except_for_explained_subjects(journey: Jou
     assert set(differing) <= refused | mismatched, (differing, journey.report.refused, journey.report.dose_mismatches)
     for subject, step, message in journey.report.refused:
         assert any(reason in message for reason in EXPLAINED), (subject, step, message)
-    assert len(differing) <= 2  # seed 1, 12 patients: KR-005-0008 (dose), KR-005-0009 (RECIST input)
-    assert N - len(differing) >= 10
+    # seed 1, 12 patients: only KR-005-0008 differs (grade 3 diarrhoea/nausea in C7: the twin drew "controlled
+    # by supportive care" and reduced, a fact its frames do not carry, so the service discontinues; measured
+    # 2026-11-25, 11 of 12 subjects identical)
+    assert len(differing) <= 1
+    assert N - len(differing) >= 11
 
 
 class ReplayClock:
