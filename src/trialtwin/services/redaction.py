@@ -24,6 +24,7 @@ from trialtwin.services.clinical_common import FieldError, check_text, staff_con
 from trialtwin.services.corrections import CORRECTABLE
 from trialtwin.services.uow import Clock, UnitOfWork
 from trialtwin.store.audit import REDACTED
+from trialtwin.store.audit import REDACTION_PREFIX as REDACTION_PREFIX  # a redaction entry's reason starts so
 from trialtwin.store.db import Database
 from trialtwin.store.errors import RecordNotFound
 

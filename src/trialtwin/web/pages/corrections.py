@@ -10,6 +10,7 @@ re-assesses that reader's RECIST responses); dose decisions are never rewritten.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -70,18 +71,26 @@ def _lesion_value(lesion: Any) -> str:
     return f"{lesion.kind.replace('_', '-')} {lesion.status or ''}".strip()
 
 
-def _history(db: Any, study_id: str, screening_id: str) -> list[dict[str, Any]]:
-    """The subject's corrections (audited updates of clinical records, and the RECIST responses they
-    re-derived) from the audit trail, newest first."""
-    tables = {*correctable_fields(), "responses"}
+def subject_updates(
+    db: Any, study_id: str, screening_id: str, keep: Callable[[dict[str, Any]], bool]
+) -> list[dict[str, Any]]:
+    """The subject's audited updates for which ``keep(entry)`` holds, newest first (read page by page): the
+    history of the corrections page and of the redactions page."""
     updates: list[dict[str, Any]] = []
     after = 0
     while True:
         entries = audit_entries(db, study_id, screening_id=screening_id, after=after, limit=AUDIT_PAGE)
-        updates += [e for e in entries if e["action"] == "update" and e["table"] in tables]
+        updates += [e for e in entries if e["action"] == "update" and keep(e)]
         if len(entries) < AUDIT_PAGE:
             return updates[::-1]
         after = int(entries[-1]["seq"])
+
+
+def _history(db: Any, study_id: str, screening_id: str) -> list[dict[str, Any]]:
+    """The subject's corrections (audited updates of clinical records, and the RECIST responses they
+    re-derived) from the audit trail, newest first."""
+    tables = {*correctable_fields(), "responses"}
+    return subject_updates(db, study_id, screening_id, lambda e: e["table"] in tables)
 
 
 def _page(

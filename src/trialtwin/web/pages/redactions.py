@@ -19,18 +19,16 @@ from fastapi.responses import RedirectResponse, Response
 
 from trialtwin.protocol.errors import TrialtwinError
 from trialtwin.services import ClinicalRecordView, get_clinical_record, get_screening
-from trialtwin.services.browse import audit_entries
-from trialtwin.services.redaction import REDACTABLE, redact_value
+from trialtwin.services.redaction import REDACTABLE, REDACTION_PREFIX, redact_value
 from trialtwin.web.deps import Access, ClockDep, DbDep, authorize
 from trialtwin.web.pages._forms import FormData, FormReader, service_errors
 from trialtwin.web.pages._render import render
+from trialtwin.web.pages.corrections import subject_updates
 
 router = APIRouter()
 
 SUBJECT = "/studies/{study_id}/subjects/{screening_id}"
 Redact = Annotated[Access, Depends(authorize("record.correct"))]
-AUDIT_PAGE = 500
-REASON_PREFIX = "redaction: "
 
 
 def value_options(rec: ClinicalRecordView) -> list[tuple[str, str]]:
@@ -52,16 +50,8 @@ def value_options(rec: ClinicalRecordView) -> list[tuple[str, str]]:
 
 def _history(db: Any, study_id: str, screening_id: str) -> list[dict[str, Any]]:
     """The subject's redaction entries from the audit trail, newest first."""
-    found: list[dict[str, Any]] = []
-    after = 0
-    while True:
-        entries = audit_entries(db, study_id, screening_id=screening_id, after=after, limit=AUDIT_PAGE)
-        found += [
-            e for e in entries if e["action"] == "update" and str(e.get("reason") or "").startswith(REASON_PREFIX)
-        ]
-        if len(entries) < AUDIT_PAGE:
-            return found[::-1]
-        after = int(entries[-1]["seq"])
+    prefix = REDACTION_PREFIX
+    return subject_updates(db, study_id, screening_id, lambda e: str(e.get("reason") or "").startswith(prefix))
 
 
 def _page(
@@ -82,7 +72,7 @@ def _page(
         "options": value_options(get_clinical_record(db, study_id, screening_id)),
         "history": _history(db, study_id, screening_id),
         "redacted": redacted,
-        "prefix": REASON_PREFIX,
+        "prefix": REDACTION_PREFIX,
         "errors": errors or {},
         "values": values or {},
     }
