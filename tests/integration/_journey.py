@@ -1,6 +1,5 @@
 """Shared pieces of the golden-journey tests (in-process: test_golden_journey.py; live server:
-test_golden_journey_live.py): the per-subject comparison of ``derive_all`` and the refusal reasons that explain
-a difference (each explained in test_golden_journey.py's module docstring)."""
+test_golden_journey_live.py): the per-subject comparison of ``derive_all``."""
 
 from __future__ import annotations
 
@@ -14,8 +13,6 @@ from trialtwin.analysis.frames import validate_frames
 from trialtwin.protocol import load_protocol
 
 STUDY = "ever-132-002"
-#: Messages of the service's refusals that explain a derived difference (a rule the twin skips).
-EXPLAINED = ("not measurable", "no baseline yet", "was discontinued", "withdrawal of consent", "refused this")
 
 
 def sorted_frame(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

@@ -132,6 +132,13 @@ SCHEMAS: dict[str, FrameSchema] = {
                 _c("start_date", "date", "Onset"),
                 _c("end_date", "date", "Resolution", nullable=True),
                 _c("serious", "bool", "Serious adverse event"),
+                _c(
+                    "controlled",
+                    "bool",
+                    "Nausea, vomiting or diarrhoea controlled by supportive care (antiemetics, antidiarrhoeals), "
+                    "which the dose-modification rules read (label 2.3); empty when not assessed",
+                    nullable=True,
+                ),
             ),
             ("subject_id", "term", "start_date"),
         ),
@@ -232,7 +239,12 @@ FRAME_NAMES: tuple[str, ...] = tuple(SCHEMAS)
 def empty_frame(name: str) -> pd.DataFrame:
     """A zero-row frame with the schema's columns and dtypes."""
     schema = SCHEMAS[name]
-    return pd.DataFrame({c.name: pd.Series(dtype=_DTYPES[c.kind]) for c in schema.columns})
+    return pd.DataFrame({c.name: pd.Series(dtype=dtype_of(c)) for c in schema.columns})
+
+
+def dtype_of(column: Column) -> str:
+    """The pandas dtype of a column: a nullable boolean is pandas' ``boolean`` (true / false / ``<NA>``)."""
+    return "boolean" if column.kind == "bool" and column.nullable else _DTYPES[column.kind]
 
 
 _DTYPES: dict[Kind, str] = {
@@ -272,6 +284,9 @@ def coerce_frame(name: str, frame: pd.DataFrame, *, extra_prefixes: tuple[str, .
     return pd.DataFrame(out, index=pd.RangeIndex(len(frame)))
 
 
+_BOOLEANS = {True: True, False: False, "True": True, "False": False, "true": True, "false": False}
+
+
 def _coerce(series: pd.Series, col: Column) -> pd.Series:
     if col.kind == "date":
         return pd.to_datetime(series, errors="raise").astype("datetime64[ns]")
@@ -281,10 +296,13 @@ def _coerce(series: pd.Series, col: Column) -> pd.Series:
         return pd.to_numeric(series, errors="raise").astype("float64")
     if col.kind == "bool":
         if series.dtype == bool:
-            return series
-        mapped = series.map({True: True, False: False, "True": True, "False": False, "true": True, "false": False})
-        if mapped.isna().any():
-            raise ValueError("booleans must be true/false")
+            return series.astype("boolean") if col.nullable else series
+        known = series.notna() if col.nullable else pd.Series(True, index=series.index)
+        mapped = series.map(_BOOLEANS)
+        if mapped[known].isna().any():
+            raise ValueError("booleans must be true/false" + (" or empty" if col.nullable else ""))
+        if col.nullable:
+            return mapped.astype("boolean")
         return mapped.astype(bool)
     return series.astype("object").where(series.notna(), None)
 

@@ -285,8 +285,13 @@ def plan_subject(
         client.resolve(patient.sid, patient.ae_ids[key], date, at=at)
 
     for i, ae in enumerate(_records(of("adverse_events"))):
+        controlled = ae.get("controlled")
         event = AdverseEventIn(
-            str(ae["term"]), _date(ae["start_date"]), grade=int(ae["grade"]), serious=bool(ae["serious"])
+            str(ae["term"]),
+            _date(ae["start_date"]),
+            grade=int(ae["grade"]),
+            serious=bool(ae["serious"]),
+            controlled=None if controlled is None or pd.isna(controlled) else bool(controlled),
         )
         add(event.onset, "ae", partial(record_ae, i, event))
         if not pd.isna(ae["end_date"]):

@@ -101,6 +101,7 @@ FRAME_COLUMNS: dict[str, tuple[tuple[str, Kind], ...]] = {
         ("start_date", "date"),
         ("end_date", "date"),
         ("serious", "bool"),
+        ("controlled", "bool"),
     ),
     "lesions": (
         _S,
@@ -137,6 +138,8 @@ FRAME_COLUMNS: dict[str, tuple[tuple[str, Kind], ...]] = {
     "survival_followup": (_S, ("date", "date"), ("status", "str")),
     "deaths": (_S, ("date", "date"), ("cause", "str")),
 }
+#: Boolean columns that may be empty (pandas ``boolean``), as the schema's nullable booleans.
+NULLABLE_BOOLEANS: frozenset[tuple[str, str]] = frozenset({("adverse_events", "controlled")})
 _DTYPES: dict[Kind, str] = {
     "str": "object",
     "int": "int64",
@@ -166,6 +169,8 @@ def build_frame(name: str, rows: list[dict[str, Any]], extra: tuple[str, ...] = 
             data[column] = pd.Series(pd.to_datetime(pd.Series(values, dtype="object")), dtype="datetime64[ns]")
         elif kind == "str":
             data[column] = pd.Series(values, dtype="object")
+        elif (name, column) in NULLABLE_BOOLEANS:
+            data[column] = pd.Series(values, dtype="boolean")
         else:
             data[column] = pd.Series(values, dtype=_DTYPES[kind])
     for column in extra:

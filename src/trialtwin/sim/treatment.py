@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -64,7 +64,7 @@ def simulate_treatment(
     depth = float(neut.depth_median[regimen.drug] * neut.depth_gsd ** rng.standard_normal())
     if cand.ugt1a1_homozygous and regimen.drug == "sacituzumab govitecan":
         depth *= neut.ugt1a1_multiplier
-    history: list[ToxicityEvent] = []
+    known = _KnownHistory(course)
     level = 0
     cycle = 1
     cycle_start = 0  # study day index (0 = C1D1)
@@ -78,8 +78,9 @@ def simulate_treatment(
             # Day-1 holds delay the whole cycle; later holds omit the dose.
             while True:
                 labs = Labs(anc=round(anc, 2), platelets=platelets, bilirubin=bilirubin)
-                decision = evaluate_dose(regimen, cycle, cycle_day, labs, tuple(history), level, delay_days=7 * delays)
                 date = rand_date + dt.timedelta(days=day)
+                history = known.on(date)
+                decision = evaluate_dose(regimen, cycle, cycle_day, labs, history, level, delay_days=7 * delays)
                 course.labs.append(_lab_row(date, "anc", anc))
                 if decision.action is DoseAction.HOLD and cycle_day == regimen.dosing_days[0]:
                     course.exposure.append(_exposure_row(regimen, date, cycle, cycle_day, decision, cand))
@@ -115,7 +116,7 @@ def simulate_treatment(
             nadir = anc * math.exp(-depth * fraction)
             nadir_date = date + dt.timedelta(days=NADIR_DAY)
             course.labs.append(_lab_row(nadir_date, "anc", nadir))
-            grade = grade_lab("neutrophil count decreased", nadir, "10^9/L", lln=ANC_LLN)
+            grade = course.labs[-1]["grade"]
             if grade >= 1:
                 course.adverse_events.append(
                     _ae_row("Neutrophil count decreased", grade, nadir_date, nadir_date + dt.timedelta(days=7))
@@ -125,35 +126,14 @@ def simulate_treatment(
                 course.adverse_events.append(
                     _ae_row("Febrile neutropenia", 3, nadir_date, nadir_date + dt.timedelta(days=5), serious=True)
                 )
-            if grade >= 3 or febrile:
-                history.append(
-                    ToxicityEvent(
-                        term="neutropenia",
-                        grade=grade,
-                        cycle=cycle,
-                        day=cycle_day,
-                        current_grade=0,
-                        febrile=febrile,
-                        duration_days=5,
-                    )
-                )
             anc = _recover(nadir, baseline, neut.recovery_fraction)
             if cycle_day == regimen.dosing_days[0]:
                 for term, table in (("Diarrhea", tox.diarrhoea_g3), ("Nausea", tox.nausea_g3)):
                     if rng.random() < table[regimen.drug]:
                         onset = date + dt.timedelta(days=int(rng.integers(2, 10)))
                         controlled = not bool(rng.random() < tox.p_uncontrolled)
-                        course.adverse_events.append(_ae_row(term, 3, onset, onset + dt.timedelta(days=4)))
-                        history.append(
-                            ToxicityEvent(
-                                term=term.lower(),
-                                grade=3,
-                                cycle=cycle,
-                                day=cycle_day,
-                                current_grade=0,
-                                controlled=controlled,
-                                duration_days=4,
-                            )
+                        course.adverse_events.append(
+                            _ae_row(term, 3, onset, onset + dt.timedelta(days=4), controlled=controlled)
                         )
         cycle += 1
         cycle_start += regimen.cycle_length_days
@@ -161,17 +141,80 @@ def simulate_treatment(
     return course
 
 
+class _KnownHistory:
+    """The toxicity history as the site knows it on an evaluation day, which is what the service's dosing visit
+    reads (``trialtwin.services.visits``): the adverse events with onset on or before that day, each attributed
+    to the last dose given before its onset, at grade 0 once resolved (resolution on or before that day).
+
+    The course's rows are appended in date order, so an event's attribution is fixed once its onset has passed.
+    """
+
+    def __init__(self, course: TreatmentCourse) -> None:
+        self.course = course
+        #: per event (index into the course's adverse events): its (ongoing, resolved) forms, None when no
+        #: dose preceded it; built once, when its onset has passed
+        self.forms: dict[int, tuple[ToxicityEvent, ToxicityEvent] | None] = {}
+
+    def on(self, date: dt.date) -> tuple[ToxicityEvent, ...]:
+        events = []
+        for i, ae in enumerate(self.course.adverse_events):
+            if ae["start_date"] > date:
+                continue
+            if i not in self.forms:
+                self.forms[i] = self._forms(ae)
+            forms = self.forms[i]
+            if forms is not None:
+                resolved = ae["end_date"] is not None and ae["end_date"] <= date
+                events.append(forms[resolved])
+        return tuple(events)
+
+    def _forms(self, ae: dict[str, Any]) -> tuple[ToxicityEvent, ToxicityEvent] | None:
+        dose = self._last_dose_before(ae["start_date"])
+        if dose is None:
+            return None
+        ongoing = ToxicityEvent(
+            term=ae["term"],
+            grade=ae["grade"],
+            cycle=dose[0],
+            day=dose[1],
+            current_grade=ae["grade"],
+            controlled=bool(ae["controlled"]),
+        )
+        return ongoing, replace(ongoing, current_grade=0)
+
+    def _last_dose_before(self, onset: dt.date) -> tuple[int, int] | None:
+        for row in reversed(self.course.exposure):
+            if row["date"] < onset and row["action"] in _GIVEN:
+                return int(row["cycle"]), int(row["cycle_day"])
+        return None
+
+
+_GIVEN = (DoseAction.GIVE.value, DoseAction.REDUCE.value)
+
+
 def _recover(anc: float, baseline: float, fraction: float) -> float:
     return anc + fraction * (baseline - anc)
 
 
 def _lab_row(date: dt.date, test: str, value: float) -> dict[str, Any]:
-    grade = grade_lab("neutrophil count decreased", value, "10^9/L", lln=ANC_LLN)
-    return {"date": date, "test": test, "value": round(value, 2), "unit": "10^9/L", "grade": grade}
+    """A row of frame ``labs``, graded on the value as recorded (2 decimals), as the service grades it."""
+    recorded = round(value, 2)
+    grade = grade_lab("neutrophil count decreased", recorded, "10^9/L", lln=ANC_LLN)
+    return {"date": date, "test": test, "value": recorded, "unit": "10^9/L", "grade": grade}
 
 
-def _ae_row(term: str, grade: int, start: dt.date, end: dt.date, *, serious: bool = False) -> dict[str, Any]:
-    return {"term": term, "grade": grade, "start_date": start, "end_date": end, "serious": serious}
+def _ae_row(
+    term: str, grade: int, start: dt.date, end: dt.date, *, serious: bool = False, controlled: bool | None = None
+) -> dict[str, Any]:
+    """A row of frame ``adverse_events``; ``controlled`` (by supportive care) only where the dose rules read it."""
+    return {
+        "term": term,
+        "grade": grade,
+        "start_date": start,
+        "end_date": end,
+        "serious": serious,
+        "controlled": controlled,
+    }
 
 
 def _exposure_row(

@@ -281,10 +281,15 @@ def _simulate_subject(
     treatment = simulate_treatment(regimen, cand, scenario, rand_date, stop_day, rng=rng)
     for row in treatment.exposure:
         rows.add("exposure", subject_id=subject_id, **row)
+    # The last dose's nadir count and its adverse events can fall after a death or a withdrawal of consent:
+    # nothing is collected after either (ICH E6(R3) 2.8.10), so they are not recorded (a resolution may be).
+    last_data = rand_date + dt.timedelta(days=int(min(death_day, withdrawal_day)))
     for row in treatment.labs:
-        rows.add("labs", subject_id=subject_id, **row)
+        if row["date"] <= last_data:
+            rows.add("labs", subject_id=subject_id, **row)
     for row in treatment.adverse_events:
-        rows.add("adverse_events", subject_id=subject_id, **row)
+        if row["start_date"] <= last_data:
+            rows.add("adverse_events", subject_id=subject_id, **row)
     eot_reason = treatment.stop_reason
     eot_day: float = treatment.last_day
     if eot_reason is None:

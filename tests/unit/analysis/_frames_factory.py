@@ -176,6 +176,7 @@ class Record:
                 "start_date": self._date(sid, start),
                 "end_date": None if end is None else self._date(sid, end),
                 "serious": serious,
+                "controlled": None,
             }
         )
         return self

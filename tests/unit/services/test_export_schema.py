@@ -6,13 +6,31 @@ from __future__ import annotations
 import pandas as pd
 
 from trialtwin.analysis.frames import FRAME_NAMES, SCHEMAS, coerce_frame, empty_frame
-from trialtwin.services.export import FRAME_COLUMNS, build_frame
+from trialtwin.services.export import FRAME_COLUMNS, NULLABLE_BOOLEANS, build_frame
 
 
 def test_frame_columns_are_the_analysis_schema() -> None:
     assert tuple(FRAME_COLUMNS) == FRAME_NAMES
     for name, schema in SCHEMAS.items():
         assert FRAME_COLUMNS[name] == tuple((c.name, c.kind) for c in schema.columns), name
+    nullable = {(n, c.name) for n, s in SCHEMAS.items() for c in s.columns if c.kind == "bool" and c.nullable}
+    assert nullable == NULLABLE_BOOLEANS
+
+
+def test_an_empty_boolean_stays_empty() -> None:
+    """ "Controlled by supportive care" not assessed is <NA> (pandas ``boolean``), never False."""
+    import datetime as dt
+
+    day = dt.date(2025, 5, 1)
+    rows = [
+        {"subject_id": "S1", "term": t, "grade": 3, "start_date": day, "end_date": None, "serious": False}
+        for t in ("Diarrhea", "Nausea", "Anemia")
+    ]
+    rows[0]["controlled"], rows[1]["controlled"] = True, False
+    frame = build_frame("adverse_events", rows)
+    assert frame["controlled"].dtype == "boolean"
+    assert frame["controlled"].tolist() == [True, False, pd.NA]
+    pd.testing.assert_frame_equal(coerce_frame("adverse_events", frame), frame)
 
 
 def test_an_empty_export_frame_has_the_schema_dtypes() -> None:
