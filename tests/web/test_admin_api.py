@@ -1,7 +1,7 @@
 """Account administration over HTTP (policy action ``admin.users``): the access review (B6, C6), account
-creation with the password policy (G17) and never-reused usernames (C4), grants and revocations, disabling and
-enabling, the security log, and their audit entries (A6). B5: a revoked role or a disabled account applies at
-the user's very next request, for browser sessions and API tokens alike.
+creation with the password policy (G17) and never-reused usernames (C4), grants and revocations, password
+resets, disabling and enabling, the security log, and their audit entries (A6). B5: a revoked role or a
+disabled account applies at the user's very next request, for browser sessions and API tokens alike.
 """
 
 from __future__ import annotations
@@ -173,6 +173,54 @@ def test_disabling_ends_sessions_and_tokens_and_enabling_does_not_revive_them(we
     assert web.client.post(f"{ADMIN}/users/admin/disable", json={"reason": "x"}, headers=h).status_code == 409
 
 
+def test_a_password_reset_ends_sessions_and_tokens_and_the_new_password_logs_in(web: Web) -> None:
+    """An administrator sets a user's forgotten password with a reason (ASVS 7.4.3: the user's sessions end and
+    API tokens are revoked; A6: audited, hash redacted, and in the security log)."""
+    browser = web.new_client()
+    assert browser.post("/api/v1/session", json={"username": "coord1", "password": PASSWORD}).status_code == 200
+    token = web.bearer("coord1")
+    subjects = f"/api/v1/studies/{STUDY}/subjects"
+    assert browser.get(subjects).status_code == 200
+    body = {"password": NEW_PASSWORD, "reason": "forgot it (ticket 12)"}
+    r = web.client.post(f"{ADMIN}/users/coord1/password", json=body, headers=_admin(web))
+    assert r.status_code == 200, r.text
+    done = r.json()
+    assert (done["username"], done["sessions_ended"], done["tokens_revoked"]) == ("coord1", 1, 1)
+    assert NEW_PASSWORD not in r.text
+    assert browser.get(subjects).status_code == 401 and web.client.get(subjects, headers=token).status_code == 401
+    old = web.client.post("/api/v1/session", json={"username": "coord1", "password": PASSWORD})
+    assert old.status_code == 401
+    new = web.new_client()
+    assert new.post("/api/v1/session", json={"username": "coord1", "password": NEW_PASSWORD}).status_code == 200
+    assert new.get(subjects).status_code == 200
+    (update,) = [a for a in _audit(web, "users") if a.action == "update" and a.reason == "forgot it (ticket 12)"]
+    assert update.fields == "password_hash" and json.loads(update.new_value)["password_hash"] == "[redacted]"
+    (event,) = [e for e in _events(web, "coord1") if e["event"] == "password_reset"]
+    assert "forgot it (ticket 12)" in event["detail"] and NEW_PASSWORD not in json.dumps(_events(web, "coord1"))
+
+
+def test_a_bad_password_reset_names_the_field_and_changes_nothing(web: Web) -> None:
+    h = _admin(web)
+    weak = web.client.post(
+        f"{ADMIN}/users/coord1/password", json={"password": "password1234", "reason": "x"}, headers=h
+    )
+    assert weak.status_code == 422 and weak.json()["detail"][0]["loc"] == ["body", "password"]
+    blank = web.client.post(f"{ADMIN}/users/coord1/password", json={"password": NEW_PASSWORD, "reason": " "}, headers=h)
+    assert blank.status_code == 422 and blank.json()["detail"][0]["loc"] == ["body", "reason"]
+    unknown = web.client.post(
+        f"{ADMIN}/users/nobody/password", json={"password": NEW_PASSWORD, "reason": "x"}, headers=h
+    )
+    assert unknown.status_code == 404
+    own = web.client.post(f"{ADMIN}/users/admin/password", json={"password": NEW_PASSWORD, "reason": "x"}, headers=h)
+    assert own.status_code == 409 and "/me/password" in own.json()["detail"]
+    other = web.client.post(
+        f"{ADMIN}/users/inv1/password", json={"password": NEW_PASSWORD, "reason": "x"}, headers=web.bearer("monitor")
+    )
+    assert other.status_code == 403
+    assert web.client.post("/api/v1/session", json={"username": "coord1", "password": PASSWORD}).status_code == 200
+    assert not [a for a in _audit(web, "users") if a.action == "update"]
+
+
 def test_security_log_shows_failed_logins_and_lockouts(web: Web) -> None:
     for _ in range(11):
         web.client.post("/api/v1/session", json={"username": "coord2", "password": "not the password"})
@@ -228,7 +276,7 @@ def test_fuzzed_admin_requests_as_an_administrator_never_give_a_server_error(web
 
     schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", web.app)
     operations = [r.ok() for r in schema.get_all_operations() if "/admin/" in r.ok().path]
-    assert len(operations) == 7
+    assert len(operations) == 8
     headers = _admin(web)
     statuses: list[int] = []
     for operation in operations:

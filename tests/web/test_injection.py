@@ -174,6 +174,13 @@ CASES: tuple[Case, ...] = (
     ),
     Case(
         "POST",
+        API + "/admin/users/{username}/password",
+        "reason",
+        "admin",
+        lambda p, i: {"password": "velvet walrus juggles amber teacups", "reason": p},
+    ),
+    Case(
+        "POST",
         API + "/admin/users/{username}/disable",
         "reason",
         "admin",
@@ -344,6 +351,7 @@ STORED = {
     ("/admin/users", "display_name"),
     ("/revoke", "reason"),
     ("/disable", "reason"),
+    ("/password", "reason"),
     ("/enable", "reason"),
     ("/assessments", "targets[].lesion_id"),
     ("/assessments", "new_lesions[].lesion_id"),
@@ -449,8 +457,8 @@ class Driver:
             r = self.send("POST", f"/api/v1/studies/{STUDY}/sites", "admin", {**_site(0), "code": code})
             assert r.status_code == 201, r.text
             values["site_code"] = code
-        if case.path.endswith(("/disable", "/enable")):
-            values["username"] = "monitor1"
+        if case.path.endswith(("/disable", "/enable", "/users/{username}/password")):
+            values["username"] = "monitor1"  # an account no other case logs in with
         return re.sub(r"{(\w+)}", lambda m: values[m.group(1)], case.path)
 
     def body(self, case: Case, payload: str, i: int) -> dict[str, Any]:

@@ -50,6 +50,7 @@ __all__ = [
     "AccountFieldError",
     "GrantReview",
     "PasswordChanged",
+    "PasswordReset",
     "UserInfo",
     "UserReview",
     "UsernameTaken",
@@ -64,6 +65,7 @@ __all__ = [
     "grant_role",
     "hash_password",
     "reactivate_user",
+    "reset_password",
     "revoke_role",
 ]
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@\-]{2,149}$")
@@ -283,6 +285,48 @@ def deactivate_user(db: Database, username: str, *, reason: str, actor: int, clo
             user.id,
             f"by user id {actor}: {reason}; {ended} session(s) ended, {revoked} token(s) revoked",
         )
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordReset:
+    """A done password reset: whose, when, and how many sessions ended and API tokens were revoked."""
+
+    username: str
+    reset_at: dt.datetime
+    sessions_ended: int
+    tokens_revoked: int
+
+
+def reset_password(
+    db: Database, username: str, new_password: str, *, reason: str, actor: int, clock: Clock
+) -> PasswordReset:
+    """An administrator sets another user's password (a forgotten password, a suspected compromise), with a
+    reason; administrators only. The same rules as a new account's password (the password policy of
+    :mod:`trialtwin.services.passwords`: :class:`WeakPassword` naming ``password``); the new Argon2id
+    hash is audited (it reads ``[redacted]`` in the trail), every session of the user ends and every API token
+    is revoked (ASVS 7.4.3; B5), and a ``password_reset`` security-log entry names the administrator and the
+    reason (A6), all in one transaction. One's own password is changed with the current one instead
+    (:func:`change_password`; 21 CFR 11.300(b), ASVS 6.2.3), so an administrator's own reset is refused. The
+    administrator tells the user the new password out of band, as for a new account."""
+    reason = _reason(reason)
+    with UnitOfWork(db, actor=actor, clock=clock) as uow:
+        require_role(uow.session, actor, ADMINS)
+        user = get_user_by_username(uow.session, username)
+        if user.id == actor:
+            raise WorkflowError("change your own password with your current one (POST /api/v1/me/password)")
+        if not user.active:
+            raise WorkflowError(f"user {username!r} is disabled; enable the account first")
+        new_hash = hash_password(new_password, username=user.username)
+        uow.audit.update(user, {"password_hash": new_hash}, reason=reason)
+        ended, revoked = end_sessions_and_tokens(uow, user, "password_reset")
+        log_event(
+            uow,
+            "password_reset",
+            user.username,
+            user.id,
+            f"by user id {actor}: {reason}; {ended} session(s) ended, {revoked} token(s) revoked",
+        )
+        return PasswordReset(user.username, uow.now, ended, revoked)
 
 
 def reactivate_user(db: Database, username: str, *, reason: str, actor: int, clock: Clock) -> None:

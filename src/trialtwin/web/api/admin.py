@@ -8,6 +8,10 @@
   11.300(a), C4);
 * ``POST /studies/{study_id}/admin/users/{username}/roles``: grant a role at one site of the study or at every
   site; ``POST /studies/{study_id}/admin/roles/{assignment_id}/revoke``: revoke it (reason required);
+* ``POST /studies/{study_id}/admin/users/{username}/password``: set another user's password (a forgotten
+  password, a suspected compromise; reason required; password policy as for a new account): every session of
+  the user ends and every API token is revoked (ASVS 7.4.3); one's own password is changed at ``/me/password``
+  with the current one (409 here);
 * ``POST /studies/{study_id}/admin/users/{username}/disable`` and ``…/enable`` (reason required). Disabling
   ends the user's sessions and revokes their API tokens; a revoked role is gone at the user's next request
   (roles are read at every request; ICH E6(R3) 4.3.8(b); ASVS 8.3.2, 7.4.2; B5);
@@ -32,6 +36,7 @@ from trialtwin.services.users import (
     deactivate_user,
     grant_role,
     reactivate_user,
+    reset_password,
     revoke_role,
 )
 from trialtwin.web.deps import Access, ClockDep, DbDep, authorize
@@ -63,6 +68,20 @@ class GrantRequest(_Request):
 
 class ReasonRequest(_Request):
     reason: str = Field(min_length=1, max_length=2000, description="goes into the audit trail")
+
+
+class PasswordResetRequest(_Request):
+    password: str = Field(
+        min_length=1, max_length=1024, description="12-1024 characters, not common or breached, not the username"
+    )
+    reason: str = Field(min_length=1, max_length=2000, description="goes into the audit trail and security log")
+
+
+class PasswordResetOut(BaseModel):
+    username: str
+    reset_at: dt.datetime
+    sessions_ended: int = Field(description="the user's browser sessions ended by the reset")
+    tokens_revoked: int = Field(description="the user's API tokens revoked by the reset")
 
 
 class GrantOut(BaseModel):
@@ -153,6 +172,21 @@ def revoke(
         db, assignment_id, reason=body.reason, study_id=study_id, actor=access.who.user_id, clock=clock
     )
     return _one(db, study_id, username)
+
+
+@router.post(PREFIX + "/users/{username}/password", response_model=PasswordResetOut)
+def password_reset(
+    study_id: str, username: Username, body: PasswordResetRequest, access: Admin, db: DbDep, clock: ClockDep
+) -> PasswordResetOut:
+    """Set another user's password (reason required): their sessions end and their API tokens are revoked.
+    422 naming ``password`` when it breaks the policy; 409 for one's own account or a disabled one."""
+    done = reset_password(db, username, body.password, reason=body.reason, actor=access.who.user_id, clock=clock)
+    return PasswordResetOut(
+        username=done.username,
+        reset_at=done.reset_at,
+        sessions_ended=done.sessions_ended,
+        tokens_revoked=done.tokens_revoked,
+    )
 
 
 @router.post(PREFIX + "/users/{username}/disable", response_model=UserOut)
