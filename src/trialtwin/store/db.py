@@ -20,12 +20,15 @@ A ``postgresql://`` URL is served by psycopg 3 (``postgresql+psycopg://``).
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
+import weakref
 from collections import deque
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Literal
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
@@ -141,6 +144,95 @@ class FifoLock:
         self.release()
 
 
+class FileWriteLock:
+    """The SQLite writers of every process on one database file, one process at a time, woken by the kernel.
+
+    Held around ``BEGIN IMMEDIATE … COMMIT`` after the process's :class:`FifoLock`: an ``flock`` on
+    ``<database>-writelock``. Without it, a second process (``trialtwin serve --workers 2``, a CLI command next
+    to the server) waits in SQLite's busy handler, which polls with sleeps of up to 100 ms: a p99 of over a
+    second with two uvicorn workers. A blocked ``flock`` returns as soon as the holder releases it.
+
+    It only schedules: ``BEGIN IMMEDIATE`` still keeps every other writer out (an older trialtwin, the sqlite3
+    shell), as before. One per database file and process (:func:`file_write_lock`), so two ``Database``
+    objects of one process share its descriptor and never wait on each other here (``flock`` is per open file
+    description): a write nested in another write of the same process then meets SQLite's busy timeout, as
+    before, and not a lock that never opens. After a fork the child opens its own descriptor.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        self._pid = os.getpid()
+        self.users = 0
+
+    def acquire(self) -> None:
+        if self._pid == os.getpid():  # a descriptor inherited through a fork would not exclude the parent
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def release(self) -> None:
+        if self._pid == os.getpid():
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+_file_locks: dict[tuple[int, str], FileWriteLock] = {}
+_file_locks_mutex = threading.Lock()
+
+
+def file_write_lock(database: str) -> FileWriteLock | None:
+    """This process's :class:`FileWriteLock` of the SQLite file ``database`` (one more user of it); ``None``
+    where the lock file cannot be made (a read-only folder: SQLite's busy handler alone then, as before)."""
+    path = os.path.realpath(database) + "-writelock"
+    with _file_locks_mutex:
+        key = (os.getpid(), path)
+        lock = _file_locks.get(key)
+        if lock is None:
+            try:
+                lock = _file_locks[key] = FileWriteLock(path)
+            except OSError:
+                return None
+        lock.users += 1
+        return lock
+
+
+def _drop_file_write_lock(lock: FileWriteLock) -> None:
+    with _file_locks_mutex:
+        key = (os.getpid(), lock.path)
+        if _file_locks.get(key) is not lock:
+            return  # inherited through a fork: the parent's, not this process's
+        lock.users -= 1
+        if lock.users == 0:
+            del _file_locks[key]
+            lock.close()
+
+
+class _SqliteWriteLock:
+    """This process's writers in arrival order (:class:`FifoLock`), then the file's (:class:`FileWriteLock`)."""
+
+    def __init__(self, file_lock: FileWriteLock | None) -> None:
+        self.fifo = FifoLock()
+        self.file = file_lock
+
+    def __enter__(self) -> _SqliteWriteLock:
+        self.fifo.acquire()
+        if self.file is not None:
+            try:
+                self.file.acquire()
+            except BaseException:
+                self.fifo.release()
+                raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self.file is not None:
+                self.file.release()
+        finally:
+            self.fifo.release()
+
+
 class Database:
     """An engine and its session factories. Sessions do not expire objects on commit, so a use case can
     return what it wrote.
@@ -159,9 +251,16 @@ class Database:
         self.engine = create_db_engine(self.url, pool_size=pool_size, echo=echo)
         self.backend: Backend = "sqlite" if self.url.get_backend_name() == "sqlite" else "postgresql"
         self._writer = sessionmaker(bind=self.engine, expire_on_commit=False)
-        reader = self.engine.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"})
-        self._reader = sessionmaker(bind=reader, expire_on_commit=False)
-        self.write_lock: AbstractContextManager[Any] = FifoLock() if self.backend == "sqlite" else nullcontext()
+        self._reader_engine = self.engine.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"})
+        self._reader = sessionmaker(bind=self._reader_engine, expire_on_commit=False)
+        self._file_lock: FileWriteLock | None = None
+        if self.backend == "sqlite" and self.url.database not in (None, "", ":memory:"):
+            self._file_lock = file_write_lock(str(self.url.database))
+        if self._file_lock is not None:
+            self._release_file_lock = weakref.finalize(self, _drop_file_write_lock, self._file_lock)
+        self.write_lock: AbstractContextManager[Any] = (
+            _SqliteWriteLock(self._file_lock) if self.backend == "sqlite" else nullcontext()
+        )
 
     def session(self) -> Session:
         """A new session for a write transaction."""
@@ -171,9 +270,16 @@ class Database:
         """A new session for reading only."""
         return self._reader()
 
+    def read_connection(self) -> Connection:
+        """A Core connection for reading only (as :meth:`read_session`, without the ORM: for the few reads
+        done on every request, where the session's own cost shows)."""
+        return self._reader_engine.connect()
+
     def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection (and the write-lock file)."""
         self.engine.dispose()
+        if self._file_lock is not None:
+            self._release_file_lock()
 
     def __repr__(self) -> str:
         return f"Database({self.url.render_as_string(hide_password=True)!r})"

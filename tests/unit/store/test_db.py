@@ -4,9 +4,13 @@ BEGIN IMMEDIATE for writes, and UTC timestamps (SQLite docs "PRAGMA"; ICH E6(R3)
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -132,3 +136,74 @@ def test_sqlite_writers_of_one_process_are_served_in_arrival_order() -> None:
     with lock:
         assert lock._held
     assert not lock._held
+
+
+#: A child process that holds the write lock from "held" until it reads a line.
+_HOLDER = """
+import sys
+from trialtwin.store import Database
+database = Database(sys.argv[1])
+with database.write_lock:
+    print("held", flush=True)
+    sys.stdin.readline()
+database.dispose()
+"""
+
+
+def test_sqlite_writers_of_other_processes_wait_on_the_lock_file_not_the_busy_handler(db: Database) -> None:
+    """Another process's writer (a second uvicorn worker, a CLI command) holds ``<db>-writelock``; this
+    process's writer blocks on it and goes on as soon as it is released, instead of polling SQLite's busy
+    handler (sleeps of up to 100 ms)."""
+    path = db.url.database
+    assert path is not None
+    child = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(db.url)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdin is not None and child.stdout is not None
+    try:
+        assert child.stdout.readline().strip() == "held"
+        assert Path(f"{path}-writelock").exists()
+        acquired = threading.Event()
+        waiter = threading.Thread(target=lambda: (db.write_lock.__enter__(), acquired.set()))
+        waiter.start()
+        assert not acquired.wait(0.3), "took the write lock while another process held it"
+        released_at = time.monotonic()
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        assert acquired.wait(10)
+        assert time.monotonic() - released_at < 1.0
+        waiter.join(5)
+        db.write_lock.__exit__(None, None, None)
+    finally:
+        child.stdin.close()
+        child.wait(30)
+    assert child.returncode == 0
+
+
+def test_databases_of_one_process_share_the_lock_file(db: Database, tmp_path: Path) -> None:
+    """Two ``Database`` objects on one file in one process use one descriptor, so they never wait on each other
+    there (a write nested in another meets SQLite's busy timeout, as before, not a lock that never opens);
+    the descriptor is closed with the last of them."""
+    other = Database(str(db.url))
+    assert other._file_lock is db._file_lock is not None
+    lock = other._file_lock
+    assert lock.users == 2
+    other.dispose()
+    assert lock.users == 1
+    with db.write_lock, Database(str(db.url)).write_lock:
+        pass  # would block forever with a descriptor per Database
+
+
+def test_a_lock_file_that_cannot_be_opened_leaves_sqlite_s_own_lock(tmp_path: Path, db: Database) -> None:
+    """Where ``<db>-writelock`` cannot be made (a read-only folder; here a folder in its place, which even root
+    cannot open for writing) the database still works: SQLite's ``BEGIN IMMEDIATE`` alone, as before."""
+    target = tmp_path / "copy.db"
+    shutil.copyfile(str(db.url.database), target)
+    (tmp_path / "copy.db-writelock").mkdir()
+    copy = Database(f"sqlite:///{target}")
+    assert copy._file_lock is None
+    with copy.session() as session, session.begin():
+        session.execute(text("UPDATE users SET display_name = 'A' WHERE id = 1"))
+    with copy.read_session() as session:
+        assert session.execute(text("SELECT display_name FROM users")).scalar_one() == "A"
+    copy.dispose()
