@@ -145,6 +145,7 @@ class Run:
 
     def __init__(self, elapsed: float, latencies: list[float], errors: list[str], cpu: float) -> None:
         self.elapsed, self.latencies, self.errors, self.cpu = elapsed, latencies, errors, cpu
+        self.client_cpu: float | None = None  # over HTTP: the clients' CPU (``cpu`` is then the server's)
 
     def row(self, db_label: str, workload: str, clients: int) -> str:
         n = len(self.latencies)
@@ -238,12 +239,14 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def server(url: str, log: Path, *, freeze_heap: bool) -> Iterator[str]:
-    """``trialtwin serve --db url`` on a free port; yields its base URL; stopped (SIGTERM, then SIGKILL)."""
+def server(url: str, log: Path, *, freeze_heap: bool, workers: int = 1) -> Iterator[tuple[str, int]]:
+    """``trialtwin serve --db url`` on a free port; yields its base URL and process id; stopped (SIGTERM, then
+    SIGKILL)."""
     import httpx
 
     port = free_port()
     cmd = [str(Path(sys.executable).with_name("trialtwin")), "serve", "--db", url, "--port", str(port)]
+    cmd += ["--workers", str(workers)]
     env = {**os.environ, "TRIALTWIN_FREEZE_HEAP": "1" if freeze_heap else "0"}
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
@@ -259,7 +262,7 @@ def server(url: str, log: Path, *, freeze_heap: bool) -> Iterator[str]:
             if time.monotonic() > deadline:
                 raise RuntimeError("trialtwin serve did not answer within 60 s")
             time.sleep(0.2)
-        yield base
+        yield base, proc.pid
     finally:
         proc.terminate()
         try:
@@ -269,6 +272,25 @@ def server(url: str, log: Path, *, freeze_heap: bool) -> Iterator[str]:
             proc.wait()
 
 
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds so far of process ``pid`` and its live children (uvicorn's workers) (Linux
+    ``/proc/<pid>/stat``; NaN elsewhere)."""
+    total = 0.0
+    try:
+        stats = [Path(f"/proc/{pid}/stat").read_text()]
+    except OSError:
+        return float("nan")
+    for path in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            text = path.read_text()
+            if int(text.rsplit(")", 1)[1].split()[1]) == pid:
+                stats.append(text)
+    for text in stats:
+        fields = text.rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def http_race(url: str, ids: list[str], clients: int, log: Path, *, freeze_heap: bool) -> Run | str:
     try:
         import httpx
@@ -276,7 +298,7 @@ def http_race(url: str, ids: list[str], clients: int, log: Path, *, freeze_heap:
         import trialtwin.web.app  # noqa: F401  (the web layer exists)
     except ImportError as exc:
         return f"not run: {exc}"
-    with server(url, log, freeze_heap=freeze_heap) as base:
+    with server(url, log, freeze_heap=freeze_heap) as (base, pid):
         token = httpx.post(
             base + "/api/v1/tokens", json={"username": "ivan", "password": PASSWORD, "study_id": STUDY}, timeout=30
         )
@@ -291,8 +313,11 @@ def http_race(url: str, ids: list[str], clients: int, log: Path, *, freeze_heap:
                 raise RuntimeError(f"{r.status_code} {r.text[:200]}")
 
         try:
-            # CPU of the benchmark process only (the clients): the server is another process.
-            return race([ids[c::clients] for c in range(clients)], call, measure_cpu=False)
+            # "cpu ms" is the server's CPU per request (/proc/<pid>/stat); the clients' is printed below the row.
+            server_cpu = process_cpu(pid)
+            run = race([ids[c::clients] for c in range(clients)], call)
+            run.client_cpu, run.cpu = run.cpu, process_cpu(pid) - server_cpu
+            return run
         finally:
             for s in sessions:
                 s.close()
@@ -359,6 +384,12 @@ def run_database(
                 print(f"{label:<11} {workload:<14} {result}", flush=True)
                 continue
             print(result.row(label, workload, clients), flush=True)
+            if result.client_cpu is not None:
+                print(
+                    f"{'':<11}   cpu ms above: the server process's; the {clients} httpx clients used "
+                    f"{result.client_cpu / len(result.latencies) * 1000:.2f} ms per request",
+                    flush=True,
+                )
             if committer.batches > batches:
                 print(
                     f"{'':<11}   group commit: {committer.jobs - jobs} requests in {committer.batches - batches} "

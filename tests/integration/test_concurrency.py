@@ -17,6 +17,7 @@ is run again one by one), and idempotent retries (G2).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import multiprocessing
@@ -42,7 +43,7 @@ from trialtwin.services import (
     register_screening_in,
 )
 from trialtwin.services.idempotency import randomize_idempotent
-from trialtwin.services.randomize import randomize_in
+from trialtwin.services.randomize import randomize_async, randomize_in
 from trialtwin.services.uow import GroupCommitter, _Job, group_committer
 from trialtwin.store import Database
 from trialtwin.store.audit import verify_chain
@@ -213,6 +214,45 @@ def test_a_use_case_failing_after_writing_does_not_take_its_group_down(trial: Tr
         ).scalar_one()
     assert at_site == sum(1 for k in range(6) if SITES[k % len(SITES)] == "CN-005")  # nothing from the failure
     check_ledger(trial, acks, len(ids))
+
+
+def test_asyncio_callers_await_the_writer_with_the_same_answers(trial: Trial) -> None:
+    """``randomize_async`` (the API's path: the event loop awaits the group commit, no worker thread waits):
+    24 eligible subjects, 8 not yet screened and one eligible subject asked for three times, all at once on one
+    event loop: every eligible subject is allocated once, every refusal is the exception the blocking call
+    raises, the loop is never blocked (a ticker keeps running), and the ledger is gap-free and audited."""
+    good = prepare(trial, 24)
+    unscreened = prepare(trial, 8, screened=False)
+    twice = trial.screen("CN-001", facts_for(3))
+
+    async def main() -> tuple[list[Any], int]:
+        ticks = 0
+        stop = asyncio.Event()
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while not stop.is_set():
+                ticks += 1
+                await asyncio.sleep(0)
+
+        ticking = asyncio.create_task(ticker())
+        calls = [
+            randomize_async(trial.db, trial.study, sid, actor=trial.investigator, clock=trial.clock)
+            for sid in [*good, *unscreened, twice, twice, twice]
+        ]
+        outcomes = await asyncio.gather(*calls, return_exceptions=True)
+        stop.set()
+        await ticking
+        return outcomes, ticks
+
+    outcomes, ticks = asyncio.run(main())
+    assert ticks > 1  # the loop ran other work while the writer committed
+    acks = [o for o in outcomes if isinstance(o, RandomizationResult)]
+    errors = [o for o in outcomes if not isinstance(o, RandomizationResult)]
+    assert sorted(a.screening_id for a in acks) == sorted([*good, twice])
+    assert sum(isinstance(e, WorkflowError) and not isinstance(e, AlreadyRandomized) for e in errors) == 8
+    assert sum(isinstance(e, AlreadyRandomized) for e in errors) == 2
+    check_ledger(trial, acks, len(good) + 1)
 
 
 def test_idempotent_retries_give_one_allocation(trial: Trial) -> None:

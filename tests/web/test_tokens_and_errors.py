@@ -10,8 +10,11 @@ from _web import PASSWORD, STUDY, Web
 from sqlalchemy import func, select
 
 from trialtwin.protocol import load_protocol
-from trialtwin.services import load_study
-from trialtwin.store.tables import LedgerEntry, User
+from trialtwin.services import RecordNotFound, grant_role, load_study, revoke_role
+from trialtwin.services.sessions import identity_of
+from trialtwin.services.subjects import subject_site
+from trialtwin.services.tokens import TokenState, resolve_token, resolve_token_at
+from trialtwin.store.tables import LedgerEntry, RoleAssignment, User
 from trialtwin.store.tables_access import ApiToken, SecurityEvent
 
 
@@ -160,3 +163,40 @@ def test_concurrent_retries_with_one_key_make_one_allocation(web: Web) -> None:
     assert len({a.text for a in answers}) == 1
     with web.db.read_session() as s:
         assert s.execute(select(func.count()).select_from(LedgerEntry)).scalar_one() == 3
+
+
+def test_token_reads_on_every_request_match_the_orm_reads(web: Web) -> None:
+    """The one-statement read of a bearer request (``resolve_token_at``: token, user, roles and the subject's
+    site) gives what the ORM reads give one by one (``identity_of``, ``subject_site``; the reference), for a
+    user with several roles (one at a site, one at every site, one revoked) and a user with none."""
+    with web.db.read_session() as s:
+        admin = s.execute(select(User.id).where(User.username == "admin")).scalar_one()
+    grant_role(web.db, "inv1", "monitor", study_id=STUDY, actor=admin, clock=web.clock)
+    granted = grant_role(web.db, "inv1", "coordinator", study_id=STUDY, site="CN-002", actor=admin, clock=web.clock)
+    revoke_role(web.db, granted, reason="test", actor=admin, clock=web.clock)
+    subject = web.subjects["CN-002"]["eligible"]
+    for username in ("inv1", "monitor", "statistician"):
+        token = web.token(username)
+        state, site = resolve_token_at(web.db, token, clock=web.clock, subject=(STUDY, subject))
+        assert state is not None and site == subject_site(web.db, STUDY, subject) == "CN-002"
+        with web.db.read_session() as s:
+            user = s.execute(select(User).where(User.username == username)).scalar_one()
+            assert state.identity == identity_of(s, user)
+        assert resolve_token(web.db, token, clock=web.clock) == state
+    roles = [(g.role, g.site) for g in state_of(web, "inv1").identity.roles]
+    assert roles == [("investigator", "CN-001"), ("monitor", None)]
+    _, missing = resolve_token_at(web.db, web.token("inv1"), clock=web.clock, subject=(STUDY, "CN-002-999"))
+    assert isinstance(missing, RecordNotFound) and "CN-002-999" in str(missing)
+    with web.db.read_session() as s:
+        stat = s.execute(select(User.id).where(User.username == "statistician")).scalar_one()
+        (assignment,) = s.execute(select(RoleAssignment.id).where(RoleAssignment.user_id == stat)).scalars()
+    revoke_role(web.db, assignment, reason="test", actor=admin, clock=web.clock)
+    bare = state_of(web, "statistician")
+    assert bare.identity.roles == () and bare.identity.username == "statistician"
+    assert resolve_token_at(web.db, "tt_made-up", clock=web.clock, subject=(STUDY, subject)) == (None, None)
+
+
+def state_of(web: Web, username: str) -> TokenState:
+    state = resolve_token(web.db, web.token(username), clock=web.clock)
+    assert state is not None
+    return state

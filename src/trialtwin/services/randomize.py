@@ -38,7 +38,7 @@ from trialtwin.protocol.model import Protocol
 from trialtwin.services.access import SITE_STAFF, require_role
 from trialtwin.services.errors import AlreadyRandomized, PermissionDenied, WorkflowError
 from trialtwin.services.studies import study_protocol
-from trialtwin.services.uow import PREFETCHED, Clock, UnitOfWork, run_grouped
+from trialtwin.services.uow import PREFETCHED, Clock, UnitOfWork, run_grouped, run_grouped_async
 from trialtwin.store.db import Database
 from trialtwin.store.ledger import allocate_next, load_state
 from trialtwin.store.repositories import active_roles, consent_of, get_subject, ledger_entry_for
@@ -96,6 +96,20 @@ def randomize(db: Database, study_id: str, screening_id: str, *, actor: int, clo
     """Allocate an eligible, consented subject to an arm (see the module docstring for the refusals).
     Returns once the allocation is committed (group commit)."""
     return run_grouped(
+        db,
+        lambda uow: randomize_in(uow, study_id, screening_id),
+        actor=actor,
+        clock=clock,
+        prefetch=(prefetch_group, (study_id, screening_id)),
+    )
+
+
+async def randomize_async(
+    db: Database, study_id: str, screening_id: str, *, actor: int, clock: Clock
+) -> RandomizationResult:
+    """:func:`randomize` for an asyncio caller (the web API): awaits the group commit instead of blocking a
+    thread on it (:func:`trialtwin.services.uow.run_grouped_async`)."""
+    return await run_grouped_async(
         db,
         lambda uow: randomize_in(uow, study_id, screening_id),
         actor=actor,

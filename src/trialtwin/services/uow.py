@@ -36,6 +36,8 @@ work: its actor, its clock reading, its audit entries, chained in the order the 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import os
 import threading
@@ -155,7 +157,7 @@ class UnitOfWork:
 class _Job(Generic[T]):
     """One queued use case and, once its batch is done, its result or its exception."""
 
-    __slots__ = ("actor", "clock", "done", "error", "fn", "prefetch", "result")
+    __slots__ = ("actor", "clock", "done", "error", "fn", "on_done", "prefetch", "result")
 
     def __init__(
         self,
@@ -163,11 +165,18 @@ class _Job(Generic[T]):
         actor: int | None,
         clock: Clock,
         prefetch: tuple[Prefetch, Any] | None = None,
+        on_done: Callable[[], None] | None = None,
     ) -> None:
-        self.fn, self.actor, self.clock, self.prefetch = fn, actor, clock, prefetch
+        self.fn, self.actor, self.clock, self.prefetch, self.on_done = fn, actor, clock, prefetch, on_done
         self.done = threading.Event()
         self.result: T | None = None
         self.error: BaseException | None = None
+
+    def outcome(self) -> T:
+        """The use case's result, or its exception raised (once :attr:`done` is set)."""
+        if self.error is not None:
+            raise self.error
+        return self.result  # type: ignore[return-value]
 
 
 class _CommitFailed(Exception):
@@ -197,7 +206,22 @@ class GroupCommitter:
         prefetch: tuple[Prefetch, Any] | None = None,
     ) -> T:
         """Run ``fn(uow)`` in the next group transaction; return its result once that has committed."""
-        job: _Job[T] = _Job(fn, actor, clock, prefetch)
+        job = self.enqueue(fn, actor=actor, clock=clock, prefetch=prefetch)
+        job.done.wait()
+        return job.outcome()
+
+    def enqueue(
+        self,
+        fn: Callable[[UnitOfWork], T],
+        *,
+        actor: int | None,
+        clock: Clock,
+        prefetch: tuple[Prefetch, Any] | None = None,
+        on_done: Callable[[], None] | None = None,
+    ) -> _Job[T]:
+        """Queue ``fn(uow)`` for the next group transaction and return at once; the job's ``done`` is set
+        (and then ``on_done()`` called, on the writer thread) once its outcome is known."""
+        job: _Job[T] = _Job(fn, actor, clock, prefetch, on_done)
         with self._cond:
             self._queue.append(job)
             if not self._running:
@@ -205,10 +229,7 @@ class GroupCommitter:
                 threading.Thread(target=self._loop, name="trialtwin-group-commit", daemon=True).start()
             else:
                 self._cond.notify()
-        job.done.wait()
-        if job.error is not None:
-            raise job.error
-        return job.result  # type: ignore[return-value]
+        return job
 
     def _take(self) -> list[_Job[Any]] | None:
         with self._cond:
@@ -235,6 +256,10 @@ class GroupCommitter:
                 del db
                 for job in batch:
                     job.done.set()
+                    if job.on_done is not None:
+                        # e.g. the caller's event loop has closed: no one is waiting any more
+                        with contextlib.suppress(Exception):
+                            job.on_done()
 
     def _run(self, db: Database, batch: list[_Job[Any]]) -> None:
         try:
@@ -358,3 +383,31 @@ def run_grouped(
     use case in the group may have changed. A prefetch that fails fails the group (rerun one by one, with no
     prefetch)."""
     return group_committer(db).submit(fn, actor=actor, clock=clock, prefetch=prefetch)
+
+
+async def run_grouped_async(
+    db: Database,
+    fn: Callable[[UnitOfWork], T],
+    *,
+    actor: int | None,
+    clock: Clock,
+    prefetch: tuple[Prefetch, Any] | None = None,
+) -> T:
+    """:func:`run_grouped` for a caller on an asyncio event loop: the loop is not blocked while the writer
+    runs the use case, and no worker thread waits for it either (the writer wakes the loop once the commit
+    has returned). Same result, same exceptions, same durability. If the awaiting task is cancelled, the
+    use case still runs (or has run) and commits; only its answer is lost."""
+    loop = asyncio.get_running_loop()
+    woken: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:  # on the writer thread
+        loop.call_soon_threadsafe(_settle, woken)
+
+    job = group_committer(db).enqueue(fn, actor=actor, clock=clock, prefetch=prefetch, on_done=wake)
+    await woken
+    return job.outcome()
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

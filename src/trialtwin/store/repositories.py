@@ -7,7 +7,7 @@ transactions already hold the database lock).
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, RowMapping, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from trialtwin.store.errors import RecordNotFound
@@ -22,6 +22,7 @@ from trialtwin.store.tables import (
     Subject,
     User,
 )
+from trialtwin.store.tables_access import ApiToken
 
 
 def get_study(session: Session, study_id: str) -> Study:
@@ -116,6 +117,47 @@ def active_grants(session: Session, user_id: int) -> list[tuple[str, str | None,
         .order_by(RoleAssignment.id)
     )
     return [(role, code, site_id, study_id) for role, code, site_id, study_id in session.execute(query)]
+
+
+#: The rows of an API token: the token, its user and one row per active role of the user (``role`` is NULL
+#: when there is none), in grant order. Core, one statement: it runs on every request made with a token.
+_TOKEN_ROWS = (
+    select(
+        ApiToken.id.label("token_pk"),
+        ApiToken.study_id.label("token_study"),
+        ApiToken.revoked_at,
+        ApiToken.expires_at,
+        User.id.label("user_id"),
+        User.username,
+        User.display_name,
+        User.active,
+        RoleAssignment.role,
+        Site.code.label("site"),
+        Site.id.label("site_id"),
+        Site.study_id.label("site_study"),
+    )
+    .join(User, User.id == ApiToken.user_id)
+    .outerjoin(RoleAssignment, (RoleAssignment.user_id == User.id) & RoleAssignment.active.is_(True))
+    .outerjoin(Site, Site.id == RoleAssignment.site_id)
+    .where(ApiToken.token_hash == bindparam("digest"))
+    .order_by(RoleAssignment.id)
+)
+_SUBJECT_SITE = (
+    select(Site.code)
+    .join(Subject, Subject.site_id == Site.id)
+    .where(Subject.study_id == bindparam("study"), Subject.screening_id == bindparam("screening_id"))
+)
+_TOKEN_ROWS_AT_SUBJECT = _TOKEN_ROWS.add_columns(_SUBJECT_SITE.scalar_subquery().label("subject_site"))
+
+
+def token_rows(connection: Connection, digest: str, subject: tuple[str, str] | None = None) -> list[RowMapping]:
+    """The rows of the API token whose SHA-256 is ``digest`` (none: unknown): token, user and one row per active
+    role (see :data:`_TOKEN_ROWS`); with ``subject`` = (study, screening id), each row also gives the code of
+    that subject's site as ``subject_site`` (``None``: no such subject). One statement."""
+    if subject is None:
+        return list(connection.execute(_TOKEN_ROWS, {"digest": digest}).mappings())
+    params = {"digest": digest, "study": subject[0], "screening_id": subject[1]}
+    return list(connection.execute(_TOKEN_ROWS_AT_SUBJECT, params).mappings())
 
 
 def subject_site_code(session: Session, study_id: str, screening_id: str) -> str:

@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 
 from trialtwin.services import Clock, Database, RecordNotFound
 from trialtwin.services.sessions import Identity, RoleGrant, resolve_session
-from trialtwin.services.tokens import resolve_token
+from trialtwin.services.tokens import resolve_token, resolve_token_at
 from trialtwin.web.policy import ACTION_ATTRIBUTE, SUBJECT_ACTION_ATTRIBUTE, PolicyRule, rule
 from trialtwin.web.settings import Settings
 
@@ -222,9 +222,18 @@ def _principal_and_subject_site(
     request: Request, subject: tuple[str, str] | None
 ) -> tuple[Principal, str | RecordNotFound | None]:
     """The logged-in principal and, for ``subject`` = (study, screening id), the subject's site code (or the
-    ``RecordNotFound`` to answer with, once the role checks have passed): both reads in one worker-thread hop."""
+    ``RecordNotFound`` to answer with, once the role checks have passed): both reads in one worker-thread hop,
+    and for an API token in one statement."""
     from trialtwin.services.subjects import subject_site
 
+    token = None if "trialtwin.principal" in request.scope else _bearer(request)
+    if token is not None:
+        state, site = resolve_token_at(get_db(request), token, clock=get_clock(request), subject=subject)
+        if state is None:
+            raise AuthRequired("the API token is unknown, revoked or expired")
+        principal = _principal(state.identity, via="token", session_id=None, csrf_token=None, study_id=state.study_id)
+        request.scope["trialtwin.principal"] = principal
+        return principal, site
     principal = current_principal(request)
     if subject is None:
         return principal, None

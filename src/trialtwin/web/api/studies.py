@@ -6,18 +6,19 @@ import dataclasses
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query
+from starlette.concurrency import run_in_threadpool
 
 from trialtwin.services import (
     enter_eligibility,
     get_eligibility,
     get_randomization,
     get_screening,
-    randomize,
     record_consent,
     register_screening,
 )
 from trialtwin.services.browse import get_study_summary, list_sites, list_studies, list_subjects, preview_eligibility
 from trialtwin.services.idempotency import randomize_idempotent
+from trialtwin.services.randomize import randomize_async
 from trialtwin.web.deps import Access, ClockDep, DbDep, authorize
 from trialtwin.web.schemas import (
     ConsentRequest,
@@ -153,7 +154,7 @@ def eligibility_preview(
 
 
 @router.post(SUBJECT + "/randomization", response_model=RandomizationOut)
-def randomization(
+async def randomization(
     study_id: str,
     screening_id: str,
     access: Annotated[Access, Depends(authorize("randomize"))],
@@ -162,12 +163,20 @@ def randomization(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> RandomizationOut:
     """Allocate an eligible subject. With ``Idempotency-Key``, a retry returns the same allocation (G2)."""
+    # Async: the allocation is awaited from the group-commit writer (no worker thread blocks on it); the
+    # idempotent path reads the stored key first, so it runs in a worker thread.
     if idempotency_key:
-        result, _replayed = randomize_idempotent(
-            db, study_id, screening_id, key=idempotency_key, actor=access.who.user_id, clock=clock
+        result, _replayed = await run_in_threadpool(
+            randomize_idempotent,
+            db,
+            study_id,
+            screening_id,
+            key=idempotency_key,
+            actor=access.who.user_id,
+            clock=clock,
         )
     else:
-        result = randomize(db, study_id, screening_id, actor=access.who.user_id, clock=clock)
+        result = await randomize_async(db, study_id, screening_id, actor=access.who.user_id, clock=clock)
     return RandomizationOut(**_d(result))
 
 
