@@ -12,8 +12,9 @@ Workloads (each client does PER_CLIENT requests back to back, all clients releas
   (``services.enter_eligibility``, through the group-commit writer, as the service does it);
 * ``crf-1tx``       the same save in one transaction per request (``UnitOfWork`` + ``enter_eligibility_in``);
 * ``http``          POST /api/v1/studies/{study}/subjects/{id}/randomization against a real ``trialtwin serve``
-  (uvicorn, one worker) on a port in 8200-8249, from CLIENTS threads with one ``httpx.Client`` each and an
-  API token (skipped, and said so, when the web layer is missing).
+  (uvicorn, ``--workers`` processes, default one) on a port in 8200-8249, from CLIENTS threads with one
+  ``httpx.Client`` each and an API token (skipped, and said so, when the web layer is missing). Its "cpu ms"
+  is the server's (every worker process); the clients' follows on the next line.
 
 Each line gives requests/s, p50/p95/p99 latency, errors, and the benchmark process's CPU time per request (the
 clients' and, in-process, the server's work; on a shared machine the wall-clock rate depends on other load,
@@ -291,14 +292,14 @@ def process_cpu(pid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def http_race(url: str, ids: list[str], clients: int, log: Path, *, freeze_heap: bool) -> Run | str:
+def http_race(url: str, ids: list[str], clients: int, log: Path, *, freeze_heap: bool, workers: int = 1) -> Run | str:
     try:
         import httpx
 
         import trialtwin.web.app  # noqa: F401  (the web layer exists)
     except ImportError as exc:
         return f"not run: {exc}"
-    with server(url, log, freeze_heap=freeze_heap) as (base, pid):
+    with server(url, log, freeze_heap=freeze_heap, workers=workers) as (base, pid):
         token = httpx.post(
             base + "/api/v1/tokens", json={"username": "ivan", "password": PASSWORD, "study_id": STUDY}, timeout=30
         )
@@ -327,7 +328,15 @@ def http_race(url: str, ids: list[str], clients: int, log: Path, *, freeze_heap:
 
 
 def run_database(
-    label: str, url: str, clients: int, per_client: int, workloads: list[str], tmp: Path, *, freeze_heap: bool
+    label: str,
+    url: str,
+    clients: int,
+    per_client: int,
+    workloads: list[str],
+    tmp: Path,
+    *,
+    freeze_heap: bool,
+    workers: int = 1,
 ) -> None:
     n = clients * per_client
     db = Database(url, pool_size=clients)
@@ -377,6 +386,7 @@ def run_database(
                     clients,
                     tmp / f"serve-{label}.log",
                     freeze_heap=freeze_heap,
+                    workers=workers,
                 )
             else:
                 result = race(split(plans[workload]), calls[workload], freeze_heap=freeze_heap)
@@ -419,6 +429,12 @@ def main() -> None:
         help="freeze: the heap is frozen out of the cyclic GC before each workload, as `trialtwin serve` does at "
         "start-up (default); default: CPython's plain GC, for comparison (full collections then pause 60-100 ms)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="uvicorn worker processes of the server of the http workload (trialtwin serve --workers; default 1)",
+    )
     args = parser.parse_args()
     workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
     unknown = sorted(set(workloads) - set(WORKLOADS))
@@ -444,6 +460,7 @@ def main() -> None:
                 workloads,
                 tmp,
                 freeze_heap=freeze,
+                workers=args.workers,
             )
         if args.backend in ("postgresql", "both"):
             admin = create_engine(Database(args.pg_url).url, isolation_level="AUTOCOMMIT")
@@ -456,7 +473,16 @@ def main() -> None:
                 return
             try:
                 url = Database(args.pg_url).url.set(database=name).render_as_string(hide_password=False)
-                run_database("PostgreSQL", url, args.clients, args.per_client, workloads, tmp, freeze_heap=freeze)
+                run_database(
+                    "PostgreSQL",
+                    url,
+                    args.clients,
+                    args.per_client,
+                    workloads,
+                    tmp,
+                    freeze_heap=freeze,
+                    workers=args.workers,
+                )
             finally:
                 with admin.connect() as conn:
                     conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
