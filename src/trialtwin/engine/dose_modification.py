@@ -42,6 +42,7 @@ from trialtwin.protocol.model import Regimen
 from trialtwin.protocol.units import DoseUnit
 
 __all__ = [
+    "GIVEN_ACTIONS",
     "LAB_FIELDS",
     "RULES",
     "ActiveHold",
@@ -78,6 +79,11 @@ class DoseAction(StrEnum):
     HOLD = "hold"  # do not give today; re-evaluate later (``level`` is the level to resume at)
     OMIT = "omit"  # skip this administration altogether (eribulin Day 8 not recovered by Day 15)
     DISCONTINUE = "discontinue"  # stop the drug permanently
+
+
+#: The actions after which a dose was administered (given, or given reduced): what "the last dose" means in the
+#: dose rules and in attributing an adverse event to a dose.
+GIVEN_ACTIONS: tuple[str, ...] = (DoseAction.GIVE.value, DoseAction.REDUCE.value)
 
 
 # ---- labs ------------------------------------------------------------------------------------------------------

@@ -21,7 +21,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from trialtwin.engine.dose_modification import GIVEN_ACTIONS
 from trialtwin.engine.toxicity import CtcaeError, canonical_term, grade_lab
+from trialtwin.engine.toxicity_history import DoseRecord, attribute_onset
 from trialtwin.services.clinical_common import (
     FieldError,
     SubjectContext,
@@ -126,14 +128,15 @@ def _grade(event: AdverseEventIn, term: str) -> tuple[int, float | None]:
 
 
 def _attribution(uow: UnitOfWork, ctx: SubjectContext, onset: dt.date) -> tuple[int | None, int | None]:
-    query = (
-        select(Exposure)
-        .where(Exposure.subject_id == ctx.subject.id, Exposure.date < onset, Exposure.action.in_(("give", "reduce")))
-        .order_by(Exposure.date.desc(), Exposure.id.desc())
-        .limit(1)
-    )
-    last = uow.session.execute(query).scalar_one_or_none()
-    return (last.cycle, last.cycle_day) if last is not None else (None, None)
+    """The dose an adverse event with this onset is attributed to (engine rule:
+    :func:`trialtwin.engine.toxicity_history.attribute_onset`), ``(None, None)`` before the first dose."""
+    query = select(Exposure).where(Exposure.subject_id == ctx.subject.id).order_by(Exposure.date, Exposure.id)
+    doses = [
+        DoseRecord(row.date, row.cycle, row.cycle_day, row.action in GIVEN_ACTIONS)
+        for row in uow.session.execute(query).scalars()
+    ]
+    found = attribute_onset(doses, onset)
+    return found if found is not None else (None, None)
 
 
 def record_adverse_event(

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from trialtwin.engine.dose_modification import GIVEN_ACTIONS
 from trialtwin.engine.recist.lesions import TargetLesion
 from trialtwin.engine.recist.sums import compute_sum_of_diameters
 from trialtwin.services.assessments import READERS
@@ -44,7 +45,7 @@ from trialtwin.store.tables import (
     Visit,
 )
 
-GIVEN = ("give", "reduce")
+GIVEN = GIVEN_ACTIONS
 
 
 @dataclass(frozen=True, slots=True)

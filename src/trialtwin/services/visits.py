@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy import select
 
 from trialtwin.engine.dose_modification import (
+    GIVEN_ACTIONS,
     DoseAction,
     DoseDecision,
     DoseModificationError,
@@ -38,6 +39,7 @@ from trialtwin.engine.dose_modification import (
 )
 from trialtwin.engine.dosing import DosingError, compute_dose
 from trialtwin.engine.schedule import ScheduleError, choose_regimen
+from trialtwin.engine.toxicity_history import AdverseEpisode, ToxicityHistory
 from trialtwin.protocol.model import Regimen
 from trialtwin.services.clinical_common import (
     FieldError,
@@ -56,7 +58,7 @@ from trialtwin.store.tables import AdverseEvent, Disposition, Exposure, SubjectB
 
 WEIGHT_RANGE_KG = (20.0, 300.0)
 HEIGHT_RANGE_CM = (100.0, 250.0)
-GIVEN = (DoseAction.GIVE.value, DoseAction.REDUCE.value)
+GIVEN = GIVEN_ACTIONS
 NOT_GIVEN = (DoseAction.HOLD.value, DoseAction.OMIT.value)
 
 
@@ -186,30 +188,29 @@ def _regimen(uow: UnitOfWork, ctx: SubjectContext, asked: str | None) -> Regimen
 
 
 def _history(uow: UnitOfWork, ctx: SubjectContext, visit_date: dt.date) -> list[ToxicityEvent]:
+    """The toxicity history the dose rules read at a visit on ``visit_date``: the stored adverse events as the
+    site knows them that day (:class:`trialtwin.engine.toxicity_history.ToxicityHistory`, the twin's rule too)."""
     query = (
         select(AdverseEvent)
         .where(AdverseEvent.subject_id == ctx.subject.id, AdverseEvent.start_date <= visit_date)
         .order_by(AdverseEvent.start_date, AdverseEvent.id)
     )
-    events = []
-    for ae in uow.session.execute(query).scalars():
-        if ae.cycle is None or ae.cycle_day is None:
-            continue  # before the first dose: no administration to attribute it to
-        resolved = ae.end_date is not None and ae.end_date <= visit_date
-        events.append(
-            ToxicityEvent(
-                term=ae.term,
-                grade=ae.grade,
-                cycle=ae.cycle,
-                day=ae.cycle_day,
-                current_grade=0 if resolved else ae.grade,
-                febrile=bool(ae.febrile),
-                infection=bool(ae.infection),
-                controlled=bool(ae.controlled),
-                duration_days=ae.duration_days,
-            )
+    history = ToxicityHistory(
+        AdverseEpisode(
+            term=ae.term,
+            grade=ae.grade,
+            onset=ae.start_date,
+            resolution=ae.end_date,
+            cycle=ae.cycle,
+            day=ae.cycle_day,
+            febrile=bool(ae.febrile),
+            infection=bool(ae.infection),
+            controlled=bool(ae.controlled),
+            duration_days=ae.duration_days,
         )
-    return events
+        for ae in uow.session.execute(query).scalars()
+    )
+    return list(history.on(visit_date))
 
 
 def _exposure(uow: UnitOfWork, ctx: SubjectContext) -> list[Exposure]:

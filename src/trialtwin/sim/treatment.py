@@ -15,14 +15,22 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from trialtwin.engine.dose_modification import DoseAction, DoseDecision, Labs, ToxicityEvent, evaluate_dose
+from trialtwin.engine.dose_modification import (
+    GIVEN_ACTIONS,
+    DoseAction,
+    DoseDecision,
+    Labs,
+    ToxicityEvent,
+    evaluate_dose,
+)
 from trialtwin.engine.dosing import compute_dose
 from trialtwin.engine.toxicity import grade_lab
+from trialtwin.engine.toxicity_history import AdverseEpisode, DoseRecord, ToxicityHistory, attribute_onset
 from trialtwin.protocol.model import Regimen
 from trialtwin.sim.population import Candidate
 from trialtwin.sim.scenario import Scenario
@@ -143,53 +151,48 @@ def simulate_treatment(
 
 class _KnownHistory:
     """The toxicity history as the site knows it on an evaluation day, which is what the service's dosing visit
-    reads (``trialtwin.services.visits``): the adverse events with onset on or before that day, each attributed
-    to the last dose given before its onset, at grade 0 once resolved (resolution on or before that day).
+    reads: the engine's rule (:class:`trialtwin.engine.toxicity_history.ToxicityHistory`) over the course's
+    adverse events, each attributed to the last dose given before its onset
+    (:func:`~trialtwin.engine.toxicity_history.attribute_onset`).
 
-    The course's rows are appended in date order, so an event's attribution is fixed once its onset has passed.
+    The course's exposure rows are appended in date order, so an event's attribution is fixed once its onset has
+    passed; it is added to the history then, once. (Its adverse events are not in onset order: a diarrhoea drawn
+    after a cycle's nadir may start before it.)
     """
 
     def __init__(self, course: TreatmentCourse) -> None:
         self.course = course
-        #: per event (index into the course's adverse events): its (ongoing, resolved) forms, None when no
-        #: dose preceded it; built once, when its onset has passed
-        self.forms: dict[int, tuple[ToxicityEvent, ToxicityEvent] | None] = {}
+        self.history = ToxicityHistory()
+        self.pending: list[int] = []  # indices of the course's events whose onset is still to come
+        self.seen = 0  # events of the course looked at so far
+        self.doses: list[DoseRecord] = []  # the course's exposure rows so far (append-only, as the course's)
 
     def on(self, date: dt.date) -> tuple[ToxicityEvent, ...]:
-        events = []
-        for i, ae in enumerate(self.course.adverse_events):
-            if ae["start_date"] > date:
-                continue
-            if i not in self.forms:
-                self.forms[i] = self._forms(ae)
-            forms = self.forms[i]
-            if forms is not None:
-                resolved = ae["end_date"] is not None and ae["end_date"] <= date
-                events.append(forms[resolved])
-        return tuple(events)
-
-    def _forms(self, ae: dict[str, Any]) -> tuple[ToxicityEvent, ToxicityEvent] | None:
-        dose = self._last_dose_before(ae["start_date"])
-        if dose is None:
-            return None
-        ongoing = ToxicityEvent(
-            term=ae["term"],
-            grade=ae["grade"],
-            cycle=dose[0],
-            day=dose[1],
-            current_grade=ae["grade"],
-            controlled=bool(ae["controlled"]),
-        )
-        return ongoing, replace(ongoing, current_grade=0)
-
-    def _last_dose_before(self, onset: dt.date) -> tuple[int, int] | None:
-        for row in reversed(self.course.exposure):
-            if row["date"] < onset and row["action"] in _GIVEN:
-                return int(row["cycle"]), int(row["cycle_day"])
-        return None
-
-
-_GIVEN = (DoseAction.GIVE.value, DoseAction.REDUCE.value)
+        events = self.course.adverse_events
+        self.pending.extend(range(self.seen, len(events)))
+        self.seen = len(events)
+        due = [i for i in self.pending if events[i]["start_date"] <= date]
+        if due:
+            self.doses.extend(
+                DoseRecord(row["date"], int(row["cycle"]), int(row["cycle_day"]), row["action"] in GIVEN_ACTIONS)
+                for row in self.course.exposure[len(self.doses) :]
+            )
+            for i in due:
+                ae = events[i]
+                dose = attribute_onset(self.doses, ae["start_date"])
+                self.history.add(
+                    AdverseEpisode(
+                        term=ae["term"],
+                        grade=ae["grade"],
+                        onset=ae["start_date"],
+                        resolution=ae["end_date"],
+                        cycle=dose[0] if dose is not None else None,
+                        day=dose[1] if dose is not None else None,
+                        controlled=bool(ae["controlled"]),
+                    )
+                )
+            self.pending = [i for i in self.pending if events[i]["start_date"] > date]
+        return self.history.on(date)
 
 
 def _recover(anc: float, baseline: float, fraction: float) -> float:
