@@ -192,11 +192,42 @@ def test_a_password_reset_ends_sessions_and_tokens_and_the_new_password_logs_in(
     assert old.status_code == 401
     new = web.new_client()
     assert new.post("/api/v1/session", json={"username": "coord1", "password": NEW_PASSWORD}).status_code == 200
-    assert new.get(subjects).status_code == 200
+    assert new.get("/api/v1/me").json()["must_change_password"] is True
     (update,) = [a for a in _audit(web, "users") if a.action == "update" and a.reason == "forgot it (ticket 12)"]
-    assert update.fields == "password_hash" and json.loads(update.new_value)["password_hash"] == "[redacted]"
+    assert update.fields == "must_change_password,password_hash"
+    assert json.loads(update.new_value) == {"password_hash": "[redacted]", "must_change_password": True}
     (event,) = [e for e in _events(web, "coord1") if e["event"] == "password_reset"]
     assert "forgot it (ticket 12)" in event["detail"] and NEW_PASSWORD not in json.dumps(_events(web, "coord1"))
+
+
+def test_after_a_reset_the_user_must_choose_their_own_password_before_anything_else(web: Web) -> None:
+    """The password an administrator passed on is used once (ASVS 5.0 6.4.1: a temporary password must be
+    changed at first use; 21 CFR 11.300(b)): with it the user may log in, see /me and change the password, and
+    every other route answers 403 naming /me/password (cookie and token alike), until they have chosen their own.
+    A page redirects to the password page, which says why."""
+    body = {"password": NEW_PASSWORD, "reason": "forgot it"}
+    assert web.client.post(f"{ADMIN}/users/coord2/password", json=body, headers=_admin(web)).status_code == 200
+    browser = web.new_client()
+    login = browser.post("/api/v1/session", json={"username": "coord2", "password": NEW_PASSWORD})
+    csrf = {"X-CSRF-Token": login.json()["csrf_token"]}
+    token = web.client.post("/api/v1/tokens", json={"username": "coord2", "password": NEW_PASSWORD, "study_id": STUDY})
+    bearer = {"Authorization": f"Bearer {token.json()['token']}"}
+    subjects = f"/api/v1/studies/{STUDY}/subjects"
+    for client, headers in ((browser, {}), (web.client, bearer)):
+        refused = client.get(subjects, headers=headers)
+        assert refused.status_code == 403 and "/api/v1/me/password" in refused.json()["detail"]
+        assert client.get("/api/v1/me", headers=headers).json()["must_change_password"] is True
+    page = browser.get(f"/studies/{STUDY}", follow_redirects=False)
+    assert page.status_code == 303 and page.headers["location"] == "/account/password?required=1"
+    assert 'id="password-required"' in browser.get("/account/password?required=1").text
+    chosen = "amber teacups juggle velvet walruses"
+    change = {"current_password": NEW_PASSWORD, "new_password": chosen}
+    assert browser.post("/api/v1/me/password", json=change, headers=csrf).status_code == 200
+    assert browser.get(subjects).status_code == 200
+    assert browser.get("/api/v1/me").json()["must_change_password"] is False
+    assert 'id="password-required"' not in browser.get("/account/password").text
+    (cleared,) = [a for a in _audit(web, "users") if a.reason == "password changed by the account holder"]
+    assert json.loads(cleared.new_value) == {"password_hash": "[redacted]", "must_change_password": False}
 
 
 def test_a_bad_password_reset_names_the_field_and_changes_nothing(web: Web) -> None:

@@ -70,6 +70,8 @@ class Identity:
     username: str
     display_name: str
     roles: tuple[RoleGrant, ...]
+    #: An administrator reset the password: the user must choose their own before anything else.
+    must_change_password: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +125,7 @@ def verify_password(password_hash: str, password: str) -> bool:
 def identity_of(uow_session: Session, user: User) -> Identity:
     """The user with their active roles (read now, so a revoked role is gone at once; B5)."""
     grants = tuple(RoleGrant(*grant) for grant in active_grants(uow_session, user.id))
-    return Identity(user.id, user.username, user.display_name, grants)
+    return Identity(user.id, user.username, user.display_name, grants, bool(user.must_change_password))
 
 
 def _recent_failures(uow: UnitOfWork, username: str) -> int:

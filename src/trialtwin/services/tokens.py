@@ -126,7 +126,9 @@ def resolve_token_at(
         for row in rows
         if row["role"] is not None
     )
-    identity = Identity(first["user_id"], first["username"], first["display_name"], grants)
+    identity = Identity(
+        first["user_id"], first["username"], first["display_name"], grants, bool(first["must_change_password"])
+    )
     state = TokenState(first["token_pk"], first["token_study"], identity, first["expires_at"])
     if subject is None:
         return state, None

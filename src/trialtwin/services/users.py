@@ -317,7 +317,7 @@ def reset_password(
         if not user.active:
             raise WorkflowError(f"user {username!r} is disabled; enable the account first")
         new_hash = hash_password(new_password, username=user.username)
-        uow.audit.update(user, {"password_hash": new_hash}, reason=reason)
+        uow.audit.update(user, {"password_hash": new_hash, "must_change_password": True}, reason=reason)
         ended, revoked = end_sessions_and_tokens(uow, user, "password_reset")
         log_event(
             uow,
@@ -508,7 +508,10 @@ def change_password(
                 new_hash = hash_password(new_password, username=user.username)
             except WeakPassword as exc:
                 raise AccountFieldError("new_password", exc.message) from None
-            uow.audit.update(user, {"password_hash": new_hash}, reason="password changed by the account holder")
+            changes: dict[str, object] = {"password_hash": new_hash}
+            if user.must_change_password:
+                changes["must_change_password"] = False  # the password an administrator set is used once
+            uow.audit.update(user, changes, reason="password changed by the account holder")
             ended, revoked = end_sessions_and_tokens(uow, user, "password_changed", keep_session=keep_session)
             log_event(
                 uow,

@@ -131,6 +131,7 @@ _TOKEN_ROWS = (
         User.username,
         User.display_name,
         User.active,
+        User.must_change_password,
         RoleAssignment.role,
         Site.code.label("site"),
         Site.id.label("site_id"),

@@ -34,6 +34,16 @@ CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 
 
+class PasswordChangeRequired(Exception):
+    """An administrator reset the caller's password: nothing but their own account until they choose their own
+    (403 for the API, a redirect to the password page otherwise; see :mod:`trialtwin.web.errors`)."""
+
+    message = (
+        "an administrator reset your password: choose your own first "
+        "(POST /api/v1/me/password with the one you were given, or the page /account/password)"
+    )
+
+
 class AuthRequired(Exception):
     """No valid session or token (handled as 401 for the API, a redirect to the login page otherwise)."""
 
@@ -58,6 +68,7 @@ class Principal:
     grants: tuple[RoleGrant, ...] = ()
     signer_verified_at: dt.datetime | None = None
     session_created_at: dt.datetime | None = None
+    must_change_password: bool = False
 
     def has_role(self, *roles: str) -> bool:
         return any(g.role in roles for g in self.grants)
@@ -85,6 +96,7 @@ def _principal(identity: Identity, **kwargs: object) -> Principal:
         display_name=identity.display_name,
         roles=tuple((g.role, g.site) for g in identity.roles),
         grants=identity.roles,
+        must_change_password=identity.must_change_password,
         **kwargs,  # type: ignore[arg-type]
     )
 
@@ -273,6 +285,8 @@ def authorize(
         if current.scope == "self":
             await check_csrf(request, principal)
             return Access(principal, name, study_id, None)
+        if principal.must_change_password:
+            raise PasswordChangeRequired
         sites = allowed_sites(principal, current, study_id)
         subject_site = None
         if needs_site:

@@ -38,7 +38,7 @@ from starlette.requests import ClientDisconnect
 from trialtwin.protocol.errors import TrialtwinError
 from trialtwin.services import PermissionDenied, RecordNotFound, WorkflowError
 from trialtwin.services.sessions import AccountLocked, LoginFailed
-from trialtwin.web.deps import AuthRequired
+from trialtwin.web.deps import AuthRequired, PasswordChangeRequired
 
 log = logging.getLogger("trialtwin.web")
 
@@ -103,6 +103,12 @@ def install(app: FastAPI, *, render_page_error: ErrorRenderer | None = None) -> 
             return JSONResponse({"detail": exc.message}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+
+    @app.exception_handler(PasswordChangeRequired)
+    async def _password_change(request: Request, exc: PasswordChangeRequired) -> Response:
+        if is_api(request):
+            return JSONResponse({"detail": exc.message}, status_code=403)
+        return RedirectResponse("/account/password?required=1", status_code=303)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:

@@ -78,6 +78,7 @@ class MeOut(BaseModel):
     via: str
     study_id: str | None
     csrf_token: str | None
+    must_change_password: bool = False
 
 
 class Health(BaseModel):

@@ -191,7 +191,10 @@ def test_tampering_is_detected(db: Database, tamper: Callable[[sqlite3.Connectio
     db.dispose()
     assert db.url.database is not None
     conn = tamper_connection(db.url.database)
-    conn.execute("INSERT INTO users VALUES (2, 'mallory', 'Mallory', 'x', 1, '2025-01-01 00:00:00')")
+    conn.execute(
+        "INSERT INTO users (id, username, display_name, password_hash, active, created_at) "
+        "VALUES (2, 'mallory', 'Mallory', 'x', 1, '2025-01-01 00:00:00')"
+    )
     tamper(conn)
     conn.close()
     with db.read_session() as session:
@@ -276,7 +279,7 @@ def test_recorder_logs_creates_and_changed_fields_only(db: Database) -> None:
         rows = session.query(AuditLog).order_by(AuditLog.seq).all()
         rebuilt = rebuild_records(session)
     assert [(r.action, r.fields, r.reason) for r in rows] == [
-        ("create", "active,created_at,display_name,id,password_hash,username", None),
+        ("create", "active,created_at,display_name,id,must_change_password,password_hash,username", None),
         ("update", "display_name", "name change"),
         ("update", "password_hash", "password reset"),
     ]

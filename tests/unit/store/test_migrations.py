@@ -40,7 +40,10 @@ def test_every_table_refuses_delete_and_the_append_only_ones_refuse_update(tmp_p
     triggers = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
     assert {f"trg_{t}_no_delete" for t in GXP_TABLES} <= triggers
     assert {f"trg_{t}_no_update" for t in APPEND_ONLY_TABLES} <= triggers
-    conn.execute("INSERT INTO users VALUES (1, 'u', 'U', 'x', 1, '2025-01-01 00:00:00')")
+    conn.execute(
+        "INSERT INTO users (id, username, display_name, password_hash, active, created_at) "
+        "VALUES (1, 'u', 'U', 'x', 1, '2025-01-01 00:00:00')"
+    )
     conn.execute(
         "INSERT INTO audit_log VALUES (1, '2025-01-01 00:00:00', 1, 'create', 'users', '1', 'id', NULL, '{}', NULL, "
         f"'{'0' * 64}', '{'1' * 64}')"

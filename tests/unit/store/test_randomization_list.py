@@ -105,7 +105,10 @@ def test_migration_0004_adds_the_source_column_and_append_only_irt_tables(tmp_pa
         assert {f"trg_{table}_no_delete", f"trg_{table}_no_update"} <= triggers
     columns = {row[1]: row for row in conn.execute("PRAGMA table_info(randomization_ledger)")}
     assert columns["source"][3] == 1 and columns["source"][4] == "'irt'"  # NOT NULL, default 'irt'
-    conn.execute("INSERT INTO users VALUES (1, 'u', 'U', 'x', 1, '2025-01-01 00:00:00')")
+    conn.execute(
+        "INSERT INTO users (id, username, display_name, password_hash, active, created_at) "
+        "VALUES (1, 'u', 'U', 'x', 1, '2025-01-01 00:00:00')"
+    )
     conn.execute("INSERT INTO studies VALUES ('s', 'NCT0', 't', '{}', 'h', '2025-01-01 00:00:00', 1)")
     conn.execute("INSERT INTO randomization_lists VALUES (1, 's', 'x', 1, 1, 'h', '2025-01-01 00:00:00', 1)")
     with pytest.raises(sqlite3.IntegrityError, match="randomization_lists: rows are never changed"):

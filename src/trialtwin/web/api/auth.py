@@ -60,6 +60,7 @@ def me(access: Self) -> MeOut:
         via=p.via,
         study_id=p.study_id,
         csrf_token=p.csrf_token,
+        must_change_password=p.must_change_password,
     )
 
 

@@ -43,6 +43,7 @@ def _page(
         "title": "Change password",
         "errors": errors or {},
         "changed": changed,
+        "required": access.who.must_change_password,
         "min_length": MIN_PASSWORD_LENGTH,
         "max_length": MAX_PASSWORD_LENGTH,
     }
@@ -51,7 +52,8 @@ def _page(
 
 @router.get(PAGE)
 def password_form(request: Request, access: ChangeOwnPassword, changed: str | None = None) -> Response:
-    """The form (``?changed=1`` after a change says so)."""
+    """The form (``?changed=1`` after a change says so; after an administrator's reset it says the change is
+    needed before anything else, and every other page leads here)."""
     return _page(request, access, changed=changed == "1")
 
 
