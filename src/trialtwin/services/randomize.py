@@ -27,7 +27,9 @@ Idempotent retries (``Idempotency-Key``, requirement G2) are :mod:`trialtwin.ser
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.orm import Session
@@ -38,7 +40,7 @@ from trialtwin.protocol.model import Protocol
 from trialtwin.services.access import SITE_STAFF, require_role
 from trialtwin.services.errors import AlreadyRandomized, PermissionDenied, WorkflowError
 from trialtwin.services.studies import study_protocol
-from trialtwin.services.uow import PREFETCHED, Clock, UnitOfWork, run_grouped, run_grouped_async
+from trialtwin.services.uow import PREFETCHED, Clock, Prefetch, UnitOfWork, run_grouped, run_grouped_async
 from trialtwin.store.db import Database
 from trialtwin.store.ledger import allocate_next, load_state
 from trialtwin.store.repositories import active_roles, consent_of, get_subject, ledger_entry_for
@@ -95,13 +97,8 @@ def _result(subject: Subject, entry: LedgerEntry) -> RandomizationResult:
 def randomize(db: Database, study_id: str, screening_id: str, *, actor: int, clock: Clock) -> RandomizationResult:
     """Allocate an eligible, consented subject to an arm (see the module docstring for the refusals).
     Returns once the allocation is committed (group commit)."""
-    return run_grouped(
-        db,
-        lambda uow: randomize_in(uow, study_id, screening_id),
-        actor=actor,
-        clock=clock,
-        prefetch=(prefetch_group, (study_id, screening_id)),
-    )
+    use_case, prefetch = _allocation(study_id, screening_id)
+    return run_grouped(db, use_case, actor=actor, clock=clock, prefetch=prefetch)
 
 
 async def randomize_async(
@@ -109,13 +106,15 @@ async def randomize_async(
 ) -> RandomizationResult:
     """:func:`randomize` for an asyncio caller (the web API): awaits the group commit instead of blocking a
     thread on it (:func:`trialtwin.services.uow.run_grouped_async`)."""
-    return await run_grouped_async(
-        db,
-        lambda uow: randomize_in(uow, study_id, screening_id),
-        actor=actor,
-        clock=clock,
-        prefetch=(prefetch_group, (study_id, screening_id)),
-    )
+    use_case, prefetch = _allocation(study_id, screening_id)
+    return await run_grouped_async(db, use_case, actor=actor, clock=clock, prefetch=prefetch)
+
+
+def _allocation(
+    study_id: str, screening_id: str
+) -> tuple[Callable[[UnitOfWork], RandomizationResult], tuple[Prefetch, Any]]:
+    """The group-commit job of one randomization: the use case and its group prefetch."""
+    return (lambda uow: randomize_in(uow, study_id, screening_id)), (prefetch_group, (study_id, screening_id))
 
 
 def _protocol(uow: UnitOfWork, study_id: str) -> Protocol:

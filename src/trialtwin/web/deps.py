@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 
 from trialtwin.services import Clock, Database, RecordNotFound
 from trialtwin.services.sessions import Identity, RoleGrant, resolve_session
-from trialtwin.services.tokens import resolve_token, resolve_token_at
+from trialtwin.services.tokens import TokenState, resolve_token, resolve_token_at
 from trialtwin.web.policy import ACTION_ATTRIBUTE, SUBJECT_ACTION_ATTRIBUTE, PolicyRule, rule
 from trialtwin.web.settings import Settings
 
@@ -101,6 +101,13 @@ def _principal(identity: Identity, **kwargs: object) -> Principal:
     )
 
 
+def _token_principal(state: TokenState | None) -> Principal:
+    """The principal of a live API token; :class:`AuthRequired` for none (unknown, revoked, expired)."""
+    if state is None:
+        raise AuthRequired("the API token is unknown, revoked or expired")
+    return _principal(state.identity, via="token", session_id=None, csrf_token=None, study_id=state.study_id)
+
+
 def _bearer(request: Request) -> str | None:
     header = request.headers.get("authorization")
     if not header:
@@ -121,10 +128,7 @@ def resolve_principal(request: Request) -> Principal | None:
     principal: Principal | None = None
     token = _bearer(request)
     if token is not None:
-        state = resolve_token(db, token, clock=clock)
-        if state is None:
-            raise AuthRequired("the API token is unknown, revoked or expired")
-        principal = _principal(state.identity, via="token", session_id=None, csrf_token=None, study_id=state.study_id)
+        principal = _token_principal(resolve_token(db, token, clock=clock))
     else:
         cookie = request.cookies.get(settings.cookie_name)
         if cookie:
@@ -241,9 +245,7 @@ def _principal_and_subject_site(
     token = None if "trialtwin.principal" in request.scope else _bearer(request)
     if token is not None:
         state, site = resolve_token_at(get_db(request), token, clock=get_clock(request), subject=subject)
-        if state is None:
-            raise AuthRequired("the API token is unknown, revoked or expired")
-        principal = _principal(state.identity, via="token", session_id=None, csrf_token=None, study_id=state.study_id)
+        principal = _token_principal(state)
         request.scope["trialtwin.principal"] = principal
         return principal, site
     principal = current_principal(request)
