@@ -8,6 +8,8 @@ STAMP_RUN  := $(VENV)/.installed-run
 STAMP_DEV  := $(VENV)/.installed-dev
 # Browser tests (tests/browser) drive Debian's chromium through Playwright; `make test` installs it when missing.
 CHROMIUM   ?= /usr/bin/chromium
+# The casebook PDF draws Chinese and Korean text with a CJK fallback font (services/casebook.py); tested.
+CJK_FONT   ?= /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test lint typecheck contracts security deps-audit sbom pytest bench clean help
@@ -37,7 +39,12 @@ $(CHROMIUM):
 	$(SUDO) apt-get install -y --no-install-recommends chromium || \
 	  ($(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium)
 
-test: $(STAMP_DEV) $(CHROMIUM)
+$(CJK_FONT):
+	@echo "installing Debian's fonts-wqy-microhei for Chinese and Korean text in casebook PDFs"
+	$(SUDO) apt-get install -y --no-install-recommends fonts-wqy-microhei || \
+	  ($(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends fonts-wqy-microhei)
+
+test: $(STAMP_DEV) $(CHROMIUM) $(CJK_FONT)
 	$(MAKE) --no-print-directory lint typecheck contracts security deps-audit pytest
 
 lint:

@@ -17,12 +17,13 @@ import io
 import re
 from pathlib import Path
 
+import pytest
 from _trial import facts_for
 from _web import PASSWORD, STUDY, USERS, Web
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
-from trialtwin.services import UnitOfWork
+from trialtwin.services import UnitOfWork, casebook
 from trialtwin.services.casebook import SCHEMA, record_mismatches, verify_casebook
 from trialtwin.store.audit import AuditRecorder
 from trialtwin.store.tables import AuditLog
@@ -177,3 +178,33 @@ def test_no_setting_turns_the_audit_trail_off(web: Web) -> None:
     with web.db.read_session() as s:
         after = s.execute(select(func.count()).select_from(AuditLog)).scalar_one()
     assert after > before
+
+
+def test_chinese_and_korean_free_text_is_drawn_in_the_pdf(web: Web, monkeypatch: pytest.MonkeyPatch) -> None:
+    """EVER-132-002's sites are in China, South Korea and Taiwan: a new-therapy detail typed in simplified and
+    traditional Chinese and in Korean is drawn in the PDF (the text pypdf extracts holds it) with the CJK fallback
+    font that `make test` installs (fonts-wqy-microhei); without any CJK font the PDF says which characters it
+    could not draw and points to the CSV and JSON, which hold them exactly."""
+    sid = web.subjects["CN-001"]["randomized"]
+    detail = "改用卡培他滨 · 改用卡培他濱 · 카페시타빈으로 변경"
+    r = web.client.post(
+        f"/api/v1/studies/{STUDY}/subjects/{sid}/new-therapy",
+        json={"start_date": "2025-03-03", "detail": detail},
+        headers=web.bearer("inv1"),
+    )
+    assert r.status_code == 201, r.text
+    headers = web.bearer("monitor")
+    assert casebook._cjk_font() is not None, "no CJK font: `make test` installs Debian's fonts-wqy-microhei"
+    text = _pdf_text(web.client.get(_casebook(sid, "pdf"), headers=headers).content)
+    for word in detail.split(" · "):
+        assert word.replace(" ", "") in text.replace(" ", "")
+    assert "in no font of this PDF" not in text
+    assert detail in web.client.get(_casebook(sid, "csv"), headers=headers).content.decode("utf-8-sig")
+
+    monkeypatch.setattr(casebook, "CJK_FONTS", ())
+    monkeypatch.delenv("TRIALTWIN_CJK_FONT", raising=False)
+    text = _pdf_text(web.client.get(_casebook(sid, "pdf"), headers=headers).content)
+    assert "改用卡培他滨" not in text.replace(" ", "")  # blanks: the characters are not drawn
+    distinct = len({ch for ch in detail if not ch.isspace() and ord(ch) > 0x2FFF})
+    assert f"{distinct} distinct character(s) of this casebook are in no font of this PDF (U+6539" in text
+    assert "fonts-wqy-microhei" in text

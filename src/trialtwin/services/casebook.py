@@ -44,8 +44,10 @@ from __future__ import annotations
 import csv
 import dataclasses
 import datetime as dt
+import functools
 import io
 import json
+import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -536,6 +538,44 @@ def _font_dir() -> Path | None:
     return None  # pragma: no cover - matplotlib is a dependency
 
 
+#: Fonts for Chinese (simplified and traditional) and Korean text, looked for in this order (Debian paths):
+#: EVER-132-002's sites are in China, South Korea and Taiwan, so a free-text value (an adverse event's term as
+#: typed, a disposition detail) may be in either script, and DejaVu Sans has no CJK glyphs. ``make test``
+#: installs fonts-wqy-microhei; ``$TRIALTWIN_CJK_FONT`` names another TrueType file or collection.
+CJK_FONTS = (
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
+)
+
+
+def _cjk_font() -> Path | None:
+    """The first CJK font found (``$TRIALTWIN_CJK_FONT`` first, then :data:`CJK_FONTS`); ``None`` if none."""
+    for candidate in (os.environ.get("TRIALTWIN_CJK_FONT"), *CJK_FONTS):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    return None
+
+
+@functools.lru_cache(maxsize=8)
+def _characters(path: Path) -> frozenset[int]:
+    """The code points a font file (the first font of a collection) has glyphs for."""
+    from fontTools.ttLib import TTCollection, TTFont
+
+    font = TTCollection(str(path)).fonts[0] if path.suffix.lower() in (".ttc", ".otc") else TTFont(str(path))
+    return frozenset(font.getBestCmap() or {})
+
+
+def _undrawable(text: str, fonts: list[Path]) -> list[str]:
+    """The distinct characters of ``text`` that none of ``fonts`` can draw (white space aside), in order."""
+    covered = [_characters(path) for path in fonts]
+    missing: dict[str, None] = {}
+    for ch in text:
+        if not ch.isspace() and not any(ord(ch) in c for c in covered):
+            missing[ch] = None
+    return list(missing)
+
+
 def _utc(value: str | None) -> str:
     """``2025-03-03T09:00:00.000000+00:00`` → ``2025-03-03 09:00:00 UTC``."""
     if not value:
@@ -562,10 +602,17 @@ def casebook_pdf(book: Casebook) -> bytes:
     pdf.set_creator("trialtwin")
     fonts = _font_dir()
     family = "Helvetica"
+    drawn: list[Path] = []
     if fonts is not None:
         pdf.add_font("DejaVu", "", str(fonts / "DejaVuSans.ttf"))
         pdf.add_font("DejaVu", "B", str(fonts / "DejaVuSans-Bold.ttf"))
         family = "DejaVu"
+        drawn.append(fonts / "DejaVuSans.ttf")
+        cjk = _cjk_font()
+        if cjk is not None:
+            pdf.add_font("CJK", "", str(cjk))
+            pdf.set_fallback_fonts(["CJK"], exact_match=False)  # bold CJK text in the regular face
+            drawn.append(cjk)
     pdf.set_auto_page_break(auto=True, margin=12)
     pdf.alias_nb_pages()
     pdf.add_page()
@@ -604,6 +651,14 @@ def casebook_pdf(book: Casebook) -> bytes:
         f"Registered {_utc(subject['registered_at'])} · exported {_utc(doc['exported_at'])} · "
         f"{len(doc['audit'])} audit entries · document {SCHEMA}"
     )
+    missing = _undrawable(json.dumps(doc, ensure_ascii=False), drawn) if drawn else []
+    if missing:
+        points = ", ".join(f"U+{ord(ch):04X}" for ch in missing[:8]) + (" …" if len(missing) > 8 else "")
+        line(
+            f"{len(missing)} distinct character(s) of this casebook are in no font of this PDF ({points}) and "
+            "print as blanks here; the CSV and JSON exports hold them exactly. Install a CJK font "
+            "(Debian: fonts-wqy-microhei) or set TRIALTWIN_CJK_FONT."
+        )
 
     heading("Electronic signatures (21 CFR 11.50)")
     if not doc["signatures"]:
