@@ -168,6 +168,51 @@ def list_hash_command(
         )
 
 
+@app.command("backfill-list-hash")
+def backfill_list_hash_command(
+    study: Annotated[str, typer.Option("--study", help="Study id in the database.")],
+    username: Annotated[str, typer.Option("--username", envvar="TRIALTWIN_USER", help="An administrator.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why, in words (goes into the audit trail).")],
+    password: Annotated[
+        str | None,
+        typer.Option(
+            "--password",
+            envvar="TRIALTWIN_PASSWORD",
+            help="The administrator's password (asked for, hidden, when not given).",
+            show_default=False,
+        ),
+    ] = None,
+    db: DbOpt = None,
+) -> None:
+    """Record the randomization list SHA-256 of a study loaded before migration 0004, which recorded none.
+
+    The list is recomputed from the study's seed (in its state row, audited since the study was loaded) and its
+    hash recorded now, as an audited create whose reason says it is a backfill and why (E5/G3). Administrators
+    only (their password is checked like a login). Refused when a hash is recorded already. Afterwards
+    `trialtwin randomization list-hash` compares against it.
+
+    Example: [bold]trialtwin randomization backfill-list-hash --db sqlite:///trial.db --study ever-132-002
+    --username admin --reason "study loaded in 2025, before list hashes were recorded"[/]
+    """
+    from trialtwin.services import system_clock
+    from trialtwin.services.irt import backfill_randomization_list_hash
+    from trialtwin.services.sessions import verify_credentials
+
+    secret = password if password is not None else typer.prompt(f"password of {username}", hide_input=True)
+    database = _open_existing(_url(db))
+    try:
+        actor = verify_credentials(
+            database, username, secret, clock=system_clock, purpose=f"randomization backfill-list-hash {study}"
+        )
+        result = backfill_randomization_list_hash(database, study, reason=reason, actor=actor, clock=system_clock)
+    finally:
+        database.dispose()
+    console.print(
+        f"[bold]{result.study_id}[/]: list SHA-256 recorded ({result.n_per_stratum} slots per stratum); "
+        "check it with `trialtwin randomization list-hash`."
+    )
+
+
 @app.command("simulate")
 def simulate_command(
     study: StudyArg,

@@ -31,10 +31,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from trialtwin.services.access import require_role
+from trialtwin.services.access import ADMINS, require_role
 from trialtwin.services.errors import PermissionDenied, ServiceError, WorkflowError
 from trialtwin.services.randomize import RandomizationResult, randomize_in
-from trialtwin.services.studies import study_protocol
+from trialtwin.services.studies import record_randomization_list, study_protocol
 from trialtwin.services.uow import Clock, UnitOfWork
 from trialtwin.store.db import Database
 from trialtwin.store.ledger import load_state
@@ -111,6 +111,36 @@ def randomization_list_hash(db: Database, study_id: str) -> ListHash:
             None if listing is None else listing.n_per_stratum,
             None if record is None else record.generated_at,
         )
+
+
+def backfill_randomization_list_hash(db: Database, study_id: str, *, reason: str, actor: int, clock: Clock) -> ListHash:
+    """Record the list SHA-256 of a study loaded before migration ``0004_irt`` (which had none recorded at
+    load): recomputed from the study's seed, in its state row since the study was loaded (audited then), and
+    recorded now as an audited create whose reason says it is a backfill and why (administrators only; E5/G3).
+    :class:`WorkflowError` when a hash is recorded already or the study has no list (minimisation)."""
+    why = _text(reason, "reason", MAX_REASON)
+    with UnitOfWork(db, actor=actor, clock=clock) as uow:
+        require_role(uow.session, actor, ADMINS)
+        protocol = study_protocol(uow.session, study_id)
+        recorded = uow.session.execute(
+            select(RandomizationListRecord).where(RandomizationListRecord.study_id == study_id)
+        ).scalar_one_or_none()
+        if recorded is not None:
+            raise WorkflowError(
+                f"study {study_id!r}: the list SHA-256 was recorded on {recorded.generated_at:%Y-%m-%d %H:%M} UTC; "
+                "there is nothing to backfill"
+            )
+        row, _state = load_state(uow.session, study_id)
+        done = record_randomization_list(
+            uow,
+            protocol,
+            row.seed,
+            actor=actor,
+            reason=f"randomization list hash backfilled (study loaded before 0004): {why}",
+        )
+        if done is None:
+            raise WorkflowError(f"study {study_id!r} allocates by minimisation: it has no randomization list")
+    return randomization_list_hash(db, study_id)
 
 
 def _text(value: str | None, field: str, limit: int) -> str:

@@ -206,6 +206,28 @@ def start_session(db: Database, username: str, password: str, *, clock: Clock, c
     return ticket
 
 
+def verify_credentials(db: Database, username: str, password: str, *, clock: Clock, purpose: str) -> int:
+    """The id of the active user ``username`` with ``password``, for a command-line action by a person (no
+    session is made); :class:`LoginFailed` / :class:`AccountLocked` otherwise. A failure is logged and counts
+    toward the lock like a failed login (ASVS 6.3.1; G17); a success is logged as ``cli_verified`` with
+    ``purpose``."""
+    with UnitOfWork(db, actor=None, clock=clock) as uow:
+        user = check_credentials(uow, username, password, purpose=purpose)
+        if user is None:
+            locked = _recent_failures(uow, username.strip()) >= MAX_FAILURES
+            user_id = None
+        else:
+            locked, user_id = False, user.id
+            log_event(uow, "cli_verified", user.username, user.id, purpose)
+    if user_id is None:
+        if locked:
+            raise AccountLocked(
+                f"too many failed attempts: this account is locked for {int(LOCK_WINDOW.total_seconds() // 60)} minutes"
+            )
+        raise LoginFailed("wrong username or password")
+    return user_id
+
+
 def resolve_session(
     db: Database,
     session_id: str,

@@ -93,11 +93,13 @@ def load_study(db: Database, protocol: Protocol, *, seed: int, actor: int, clock
         return StudyInfo(protocol.id, ident.nct_id, digest, tuple(s.id for s in protocol.sites))
 
 
-def record_randomization_list(uow: UnitOfWork, protocol: Protocol, seed: int, *, actor: int) -> str | None:
+def record_randomization_list(
+    uow: UnitOfWork, protocol: Protocol, seed: int, *, actor: int, reason: str = "randomization list generated"
+) -> str | None:
     """Generate the study's randomization list from ``seed`` and record its SHA-256 (audited create, reason
     "randomization list generated, sha256=…"; ICH E6(R3) 4.3.4, requirement E5/G3). The list itself is not
     stored (it follows from the sealed seed) and never shown to site roles (E2). ``None`` under
-    minimisation, which has no list."""
+    minimisation, which has no list. ``reason`` replaces the reason's first part (a backfill says so)."""
     listing = study_list(protocol, seed)
     if listing is None:
         return None
@@ -111,7 +113,7 @@ def record_randomization_list(uow: UnitOfWork, protocol: Protocol, seed: int, *,
             generated_at=uow.now,
             generated_by=actor,
         ),
-        reason=f"randomization list generated, sha256={listing.sha256}",
+        reason=f"{reason}, sha256={listing.sha256}",
     )
     return listing.sha256
 
