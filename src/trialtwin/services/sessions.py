@@ -198,12 +198,16 @@ def start_session(db: Database, username: str, password: str, *, clock: Clock, c
             log_event(uow, "login_ok", user.username, user.id, f"session started{f' from {client}' if client else ''}")
             ticket = SessionTicket(session_id, csrf, identity_of(uow.session, user), row.expires_at)
     if ticket is None:
-        if locked:
-            raise AccountLocked(
-                f"too many failed attempts: this account is locked for {int(LOCK_WINDOW.total_seconds() // 60)} minutes"
-            )
-        raise LoginFailed("wrong username or password")
+        raise _refusal(locked)
     return ticket
+
+
+def _refusal(locked: bool) -> LoginFailed:
+    """What a failed login answers: locked after too many failures, else wrong credentials (no more said)."""
+    if locked:
+        minutes = int(LOCK_WINDOW.total_seconds() // 60)
+        return AccountLocked(f"too many failed attempts: this account is locked for {minutes} minutes")
+    return LoginFailed("wrong username or password")
 
 
 def verify_credentials(db: Database, username: str, password: str, *, clock: Clock, purpose: str) -> int:
@@ -220,11 +224,7 @@ def verify_credentials(db: Database, username: str, password: str, *, clock: Clo
             locked, user_id = False, user.id
             log_event(uow, "cli_verified", user.username, user.id, purpose)
     if user_id is None:
-        if locked:
-            raise AccountLocked(
-                f"too many failed attempts: this account is locked for {int(LOCK_WINDOW.total_seconds() // 60)} minutes"
-            )
-        raise LoginFailed("wrong username or password")
+        raise _refusal(locked)
     return user_id
 
 
