@@ -265,17 +265,30 @@ def end_sessions_and_tokens(
     return ended, revoked
 
 
+def _another_active_account(uow: UnitOfWork, username: str, *, own: str, disabled: str) -> User:
+    """The account ``username`` that an administrator (the unit of work's actor) acts on: not their own
+    (:class:`WorkflowError` ``own``) and active (``disabled``); administrators only."""
+    assert uow.actor is not None
+    require_role(uow.session, uow.actor, ADMINS)
+    user = get_user_by_username(uow.session, username)
+    if user.id == uow.actor:
+        raise WorkflowError(own)
+    if not user.active:
+        raise WorkflowError(disabled)
+    return user
+
+
 def deactivate_user(db: Database, username: str, *, reason: str, actor: int, clock: Clock) -> None:
     """Disable an account (it stays on record and its username is never reused; administrators only). Its live
     sessions end and its API tokens are revoked in the same transaction (B5)."""
     reason = _reason(reason)
     with UnitOfWork(db, actor=actor, clock=clock) as uow:
-        require_role(uow.session, actor, ADMINS)
-        user = get_user_by_username(uow.session, username)
-        if user.id == actor:
-            raise WorkflowError("an administrator cannot disable their own account; ask another administrator")
-        if not user.active:
-            raise WorkflowError(f"user {username!r} is disabled already")
+        user = _another_active_account(
+            uow,
+            username,
+            own="an administrator cannot disable their own account; ask another administrator",
+            disabled=f"user {username!r} is disabled already",
+        )
         uow.audit.update(user, {"active": False}, reason=reason)
         ended, revoked = end_sessions_and_tokens(uow, user, "user_disabled")
         log_event(
@@ -305,17 +318,19 @@ def reset_password(
     :mod:`trialtwin.services.passwords`: :class:`WeakPassword` naming ``password``); the new Argon2id
     hash is audited (it reads ``[redacted]`` in the trail), every session of the user ends and every API token
     is revoked (ASVS 7.4.3; B5), and a ``password_reset`` security-log entry names the administrator and the
-    reason (A6), all in one transaction. One's own password is changed with the current one instead
-    (:func:`change_password`; 21 CFR 11.300(b), ASVS 6.2.3), so an administrator's own reset is refused. The
+    reason (A6), all in one transaction. The new password is good for one use: the account must choose its own
+    before anything else (``must_change_password``; ASVS 5.0 6.4.1). One's own password is changed with the
+    current one instead (:func:`change_password`; 21 CFR 11.300(b), ASVS 6.2.3), so an administrator's own
+    reset is refused. The
     administrator tells the user the new password out of band, as for a new account."""
     reason = _reason(reason)
     with UnitOfWork(db, actor=actor, clock=clock) as uow:
-        require_role(uow.session, actor, ADMINS)
-        user = get_user_by_username(uow.session, username)
-        if user.id == actor:
-            raise WorkflowError("change your own password with your current one (POST /api/v1/me/password)")
-        if not user.active:
-            raise WorkflowError(f"user {username!r} is disabled; enable the account first")
+        user = _another_active_account(
+            uow,
+            username,
+            own="change your own password with your current one (POST /api/v1/me/password)",
+            disabled=f"user {username!r} is disabled; enable the account first",
+        )
         new_hash = hash_password(new_password, username=user.username)
         uow.audit.update(user, {"password_hash": new_hash, "must_change_password": True}, reason=reason)
         ended, revoked = end_sessions_and_tokens(uow, user, "password_reset")
